@@ -1,0 +1,50 @@
+"""The ``sen2naip-xr`` command line: one sub-command per job, each registered by its stage's module.
+
+Each stage module that offers a command exposes ``register(subparsers)``, which adds its parser and
+sets ``func`` (called with the parsed namespace, returning an exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from sen2naip_xr.errors import Sen2NaipError
+
+#: Modules whose ``register(subparsers)`` adds a sub-command, in the order ``--help`` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "sen2naip_xr.demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from sen2naip_xr import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="sen2naip-xr",
+        description="Build SEN2NAIP-style Sentinel-2 super-resolution datasets with xarray/Dask.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except Sen2NaipError as exc:
+        print(f"sen2naip-xr {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
