@@ -18,6 +18,15 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from sen2naip_xr import accessor as _accessor  # noqa: F401  (registers the .s2n accessor)
+from sen2naip_xr._const import BANDS
+from sen2naip_xr.config import (
+    BlurConfig,
+    DegradationConfig,
+    HarmonizeConfig,
+    NoiseConfig,
+)
+from sen2naip_xr.degrade import DEFAULT_METHODS, build_config, degrade, degrade_with
 from sen2naip_xr.errors import (
     CatalogError,
     InputError,
@@ -27,6 +36,10 @@ from sen2naip_xr.errors import (
     StoreError,
     WeightsError,
 )
+from sen2naip_xr.harmonize import gamma_values, harmonize, harmonize_with
+from sen2naip_xr.harmonize.weights import weight_path
+from sen2naip_xr.ops import add_noise, blank_mask, blur_downsample, histogram_match, is_blank
+from sen2naip_xr.scenes import example_image
 
 try:
     __version__ = version("sen2naip-xr")
@@ -35,6 +48,25 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 __all__ = [
     "__version__",
+    "BANDS",
+    "histogram_match",
+    "blank_mask",
+    "is_blank",
+    "blur_downsample",
+    "add_noise",
+    "harmonize",
+    "harmonize_with",
+    "gamma_values",
+    "degrade",
+    "degrade_with",
+    "build_config",
+    "DEFAULT_METHODS",
+    "weight_path",
+    "example_image",
+    "BlurConfig",
+    "NoiseConfig",
+    "HarmonizeConfig",
+    "DegradationConfig",
     "Sen2NaipError",
     "InputError",
     "WeightsError",

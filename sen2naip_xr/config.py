@@ -1,0 +1,154 @@
+"""Frozen, tokenizable configuration of the degradation model.
+
+The free functions (``blur_downsample``, ``add_noise``, ``harmonize``, ``degrade``) and the CLI fill these
+the same way; validation lives here, in ``__post_init__``, so a bad value fails with one message wherever
+it comes from. ``__dask_tokenize__`` makes graph keys depend on the configuration, not on object identity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sen2naip_xr.errors import InputError
+
+Method = Literal["identity", "gamma_lognormal", "gamma_mvn", "unet", "vae"]
+METHODS: tuple[str, ...] = ("identity", "gamma_lognormal", "gamma_mvn", "unet", "vae")
+_ALIASES = {"raw": "identity", "gamma_multivariate_normal": "gamma_mvn",
+            "unet_histogram_matching": "unet", "vae_histogram_matching": "vae"}
+
+#: Per-band Gaussian sigma (R, G, B, NIR) of the published SEN2NAIP blur model, in HR pixels.
+SEN2NAIP_SIGMA: tuple[float, ...] = (3.0, 2.9, 2.9, 3.4)
+
+
+def _choice(arg: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise InputError(f"{arg}={value!r} is not supported; use one of {', '.join(map(repr, allowed))}")
+
+
+class _Config:
+    """Shared behaviour: dask tokens, dicts for provenance attrs, ``replace``."""
+
+    def __dask_tokenize__(self) -> tuple:
+        return (type(self).__name__, json.dumps(self.to_dict(), sort_keys=True, default=str))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    def replace(self, **changes: Any):
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+@dataclass(frozen=True)
+class BlurConfig(_Config):
+    """Blur + downsample from NAIP (2.5 m) to Sentinel-2 (10 m)."""
+
+    sigma: tuple[float, ...] = SEN2NAIP_SIGMA
+    """Gaussian sigma per band, in HR pixels (13-tap kernel, torch-style reflect padding)."""
+    factor: int = 4
+    """Downsampling factor (HR pixels per LR pixel along each axis)."""
+    mode: Literal["sen2naip", "raw"] = "sen2naip"
+    """``"sen2naip"``: Gaussian blur then bilinear 1/factor without antialias (the published model).
+    ``"raw"``: the paper's baseline, bilinear with antialias (torch ``antialias=True``) and no Gaussian."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sigma", tuple(float(s) for s in self.sigma))
+        if not self.sigma or any(not (s > 0) for s in self.sigma):
+            raise InputError(f"sigma={self.sigma!r} must be positive numbers, one per band, e.g. (3.0, 2.9, 2.9, 3.4)")
+        if self.factor != 4:
+            raise InputError(f"factor={self.factor!r} is not supported; SEN2NAIP uses factor=4 (2.5 m -> 10 m)")
+        _choice("mode", self.mode, ("sen2naip", "raw"))
+
+
+@dataclass(frozen=True)
+class NoiseConfig(_Config):
+    """Sensor noise added to the LR image."""
+
+    model: Literal["real", "gaussian", "none"] = "real"
+    """``"real"``: sampled from the published reflectance-to-noise matrix; ``"gaussian"``: N(0, sigma x band
+    RMS); ``"none"``: no noise."""
+    sigma: float = 0.012
+    """Relative sd of the Gaussian model (the paper's 0.012; the reference code uses 0.025)."""
+    seed: int = 0
+    """Seed; the random stream of each pixel derives from (seed, method label, position)."""
+
+    def __post_init__(self) -> None:
+        if self.model is None:
+            object.__setattr__(self, "model", "none")
+        _choice("noise", self.model, ("real", "gaussian", "none"))
+        if not (self.sigma >= 0):
+            raise InputError(f"sigma={self.sigma!r} must be >= 0 (relative noise sd, e.g. 0.012)")
+        if int(self.seed) != self.seed:
+            raise InputError(f"seed={self.seed!r} must be an integer")
+
+
+@dataclass(frozen=True)
+class HarmonizeConfig(_Config):
+    """One harmonization (NAIP reflectance -> Sentinel-2 reflectance)."""
+
+    method: Method = "identity"
+    """``identity`` | ``gamma_lognormal`` | ``gamma_mvn`` | ``unet`` | ``vae`` (aliases: ``raw``, the reference's names)."""
+    percentile: float = 50.0
+    """Percentile of the gamma distribution (gamma methods only), in (0, 100)."""
+    pooled: bool = False
+    """gamma_mvn: one gamma pooled over the 4 bands, as the reference code computes; default per band."""
+    quantize: Literal["none", "u8"] = "none"
+    """Gamma methods: ``"u8"`` first truncates to uint8 like the reference (wrapping out-of-range values)."""
+    at: Literal["lr", "hr"] = "lr"
+    """Networks: ``"lr"`` runs them on NAIP degraded to 10 m (paper, Fig. 5A); ``"hr"`` at 2.5 m (reference code)."""
+    sample: bool = False
+    """VAE: decode a seeded latent sample instead of the mean."""
+    template: Literal["exact", "legacy"] = "exact"
+    """VAE: ``"exact"`` matches to the decoded distribution itself; ``"legacy"`` draws the reference's random
+    fake image with ``numpy.random.RandomState(seed)`` (reproduces the reference bit for bit)."""
+    seed: int = 0
+    """Seed for the VAE's latent sample (``sample=True``) or legacy template."""
+    device: str = "auto"
+    """Torch device for the networks: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:1"``."""
+    batch_size: int = 16
+    """Images per network forward pass."""
+    weights: str | None = None
+    """Folder with the model files; default: the installed opensr-degradation wheel or ``SEN2NAIP_XR_WEIGHTS``."""
+
+    def __post_init__(self) -> None:
+        method = _ALIASES.get(self.method, self.method)
+        object.__setattr__(self, "method", method)
+        _choice("method", method, METHODS)
+        if not (0 < float(self.percentile) < 100):
+            raise InputError(f"percentile={self.percentile!r} must lie in (0, 100), e.g. 50")
+        object.__setattr__(self, "percentile", float(self.percentile))
+        _choice("quantize", self.quantize, ("none", "u8"))
+        _choice("at", self.at, ("lr", "hr"))
+        _choice("template", self.template, ("exact", "legacy"))
+        if int(self.batch_size) < 1:
+            raise InputError(f"batch_size={self.batch_size!r} must be >= 1")
+
+    @property
+    def label(self) -> str:
+        """Name of this variant in a ``method`` coordinate, e.g. ``gamma_mvn_p50``."""
+        if self.method.startswith("gamma"):
+            p = self.percentile
+            return f"{self.method}_p{int(p) if p == int(p) else p}"
+        return self.method
+
+
+@dataclass(frozen=True)
+class DegradationConfig(_Config):
+    """The whole degradation model: every harmonization variant, then blur/downsample and noise."""
+
+    methods: tuple[HarmonizeConfig, ...] = field(default_factory=lambda: (HarmonizeConfig(),))
+    """Harmonization variants, one output per variant along the ``method`` dim."""
+    blur: BlurConfig = field(default_factory=BlurConfig)
+    """Blur + downsample."""
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    """LR noise."""
+
+    def __post_init__(self) -> None:
+        labels = [m.label for m in self.methods]
+        if not labels:
+            raise InputError("methods=[] is empty; pass at least one of " + ", ".join(METHODS))
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise InputError(f"methods lists {dup} more than once; each variant must be unique")

@@ -1,0 +1,149 @@
+"""Harmonization: NAIP reflectance -> Sentinel-2-like reflectance, with the published SEN2NAIP models.
+
+Methods (``harmonize(image, method=...)``):
+
+* ``identity`` (alias ``raw``): the image itself.
+* ``gamma_lognormal``: ``image ** (1/gamma)``, gamma the percentile of the published lognormal.
+* ``gamma_mvn``: per-band gamma at a percentile of the published multivariate normal (its marginals);
+  ``pooled=True`` gives the reference code's single pooled gamma.
+* ``unet``: the published U-Net (EfficientNet-B1 encoder) predicts S2 reflectance; the image is then
+  histogram-matched to the prediction. ``at="lr"`` (default) runs it on NAIP degraded to 10 m as the
+  paper's Fig. 5A describes (16x less compute); ``at="hr"`` at 2.5 m as the reference code does.
+* ``vae``: the published VAE maps the 120-bin band histograms of NAIP (at 10 m by default, ``at="hr"``
+  as the reference) to S2 histograms; the image is histogram-matched to the decoded distribution.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+
+from sen2naip_xr import _lift, _rng
+from sen2naip_xr._validate import as_image, check_values
+from sen2naip_xr.config import SEN2NAIP_SIGMA, HarmonizeConfig, Method
+from sen2naip_xr.harmonize import _numpy
+from sen2naip_xr.harmonize.weights import WEIGHTS, noise_matrix, vae_state, weight_path
+from sen2naip_xr.ops import _chain, provenance
+from sen2naip_xr.ops import _numpy as _ops
+
+__all__ = ["harmonize", "gamma_values", "vae_distribution", "weight_path", "noise_matrix", "WEIGHTS"]
+
+
+def gamma_values(method: Literal["gamma_lognormal", "gamma_mvn"], percentile: float = 50.0, *,
+                 pooled: bool = False) -> np.ndarray:
+    """The per-band (R, G, B, NIR) gammas that ``harmonize`` applies for a gamma method and percentile."""
+    cfg = HarmonizeConfig(method=method, percentile=percentile, pooled=pooled)
+    if cfg.method == "gamma_lognormal":
+        return np.full(4, _numpy.gamma_lognormal(cfg.percentile))
+    if cfg.method == "gamma_mvn":
+        return _numpy.gamma_mvn(cfg.percentile, pooled=cfg.pooled)
+    raise ValueError(f"method={method!r} has no gamma; use 'gamma_lognormal' or 'gamma_mvn'")
+
+
+def _to_10m(images: np.ndarray) -> np.ndarray:
+    return _ops.blur_downsample(images, SEN2NAIP_SIGMA)
+
+
+def _unet_kernel(block: np.ndarray, *, cfg: HarmonizeConfig, path: str) -> np.ndarray:
+    from sen2naip_xr.harmonize._torch import run_unet
+
+    images = block.reshape((-1,) + block.shape[-3:])
+    net_in = _to_10m(images) if cfg.at == "lr" else images
+    pred = run_unet(net_in, path=path, device=cfg.device, batch_size=cfg.batch_size)
+    return _ops.histogram_match(images, pred).reshape(block.shape)
+
+
+def vae_distribution(images: np.ndarray, *, cfg: HarmonizeConfig, state: dict) -> dict[str, np.ndarray]:
+    """Every intermediate of the VAE harmonizer for ``(n, 4, H, W)`` images, as numpy arrays.
+
+    Keys: ``hist`` (n, 4, 120) input histograms (of the 10 m image when ``cfg.at == "lr"``), ``mu``,
+    ``logvar``, ``z`` (n, 20), ``decoded`` (n, 4, 120) and ``cdf`` (n, 4, 120), the reference's corrected CDF.
+    """
+    src = _to_10m(images) if cfg.at == "lr" else images
+    hist = _numpy.histc(src)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        norm = hist / hist.sum(axis=-1, keepdims=True)
+    mu, logvar = _numpy.vae_encode(norm, state)
+    z = mu
+    if cfg.sample:
+        eps = _rng.normal(_rng.derive_key(cfg.seed, "vae-eps"), mu.shape[-1:]).astype(np.float32)
+        z = mu + eps * np.exp(np.float32(0.5) * logvar)
+    decoded = _numpy.vae_decode(z, state)
+    return {"hist": hist, "mu": mu, "logvar": logvar, "z": z, "decoded": decoded,
+            "cdf": _numpy.vae_cdf(decoded, hist)}
+
+
+def _vae_kernel(block: np.ndarray, *, cfg: HarmonizeConfig, state: dict) -> np.ndarray:
+    images = block.reshape((-1,) + block.shape[-3:])
+    cdf = vae_distribution(images, cfg=cfg, state=state)["cdf"]
+    out = np.empty(images.shape, dtype=np.float32)
+    for i, img in enumerate(images):
+        if cfg.template == "legacy":
+            fake = _numpy.legacy_fake(cdf[i], img.shape[-2:], cfg.seed)
+            out[i] = _ops.histogram_match(img, fake)
+            continue
+        values, quantiles = _numpy.cdf_template(cdf[i])
+        for b in range(img.shape[0]):
+            if np.isnan(quantiles[b]).any():  # empty histogram or all-zero decoded band: as the reference
+                out[i, b] = np.nan
+                continue
+            keep = np.diff(quantiles[b], prepend=0.0) > 0
+            out[i, b] = _ops.match_band(img[b], values[b][keep], quantiles[b][keep])
+    return out.reshape(block.shape)
+
+
+def harmonize(
+    image: xr.DataArray,
+    method: Method = "identity",
+    *,
+    percentile: float = 50.0,
+    pooled: bool = False,
+    quantize: Literal["none", "u8"] = "none",
+    at: Literal["lr", "hr"] = "lr",
+    sample: bool = False,
+    template: Literal["exact", "legacy"] = "exact",
+    seed: int = 0,
+    device: str = "auto",
+    batch_size: int = 16,
+    weights: str | os.PathLike | None = None,
+) -> xr.DataArray:
+    """Harmonize NAIP reflectance (dims ``(..., band, y, x)``, bands R,G,B,NIR in [0, 1]) to S2 reflectance.
+
+    See the module docstring for the methods and :class:`~sen2naip_xr.config.HarmonizeConfig` for every
+    option. Dask inputs stay lazy: gamma is elementwise on any chunking; the networks get whole images,
+    batched over the leading dims of each chunk. Images must be complete (no NaN) and in [0, 1]; for dask
+    data that is checked when the tasks run.
+    """
+    cfg = HarmonizeConfig(method=method, percentile=percentile, pooled=pooled, quantize=quantize, at=at,
+                          sample=sample, template=template, seed=seed, device=device, batch_size=batch_size,
+                          weights=None if weights is None else str(weights))
+    return harmonize_with(image, cfg)
+
+
+def harmonize_with(image: xr.DataArray, cfg: HarmonizeConfig) -> xr.DataArray:
+    """:func:`harmonize` driven by a :class:`~sen2naip_xr.config.HarmonizeConfig`."""
+    image = as_image(image, bands=4)
+    attrs = _chain(image, provenance("harmonize", **cfg.to_dict()))
+    if cfg.method == "identity":
+        out = image.copy()
+        out.attrs.update(attrs)
+        return out
+    image = check_values(image, arg="image")
+    if cfg.method.startswith("gamma"):
+        gam = gamma_values(cfg.method, cfg.percentile, pooled=cfg.pooled)  # type: ignore[arg-type]
+        return _lift.pointwise(_numpy.apply_gamma, image, op=f"harmonize-{cfg.label}", token=(cfg, gam.tolist()),
+                               attrs=attrs, gamma=gam, quantize=cfg.quantize)
+    if cfg.method == "unet":
+        path = str(weight_path("unet", cfg.weights))
+        if cfg.at == "hr":
+            image_ok = image
+        else:
+            image_ok = as_image(image, min_size=8)
+        return _lift.per_image(_unet_kernel, image_ok, op=f"harmonize-unet-{cfg.at}", token=cfg, attrs=attrs,
+                               cfg=cfg, path=path)
+    state = vae_state(cfg.weights)
+    return _lift.per_image(_vae_kernel, image, op=f"harmonize-vae-{cfg.at}", token=cfg, attrs=attrs, cfg=cfg,
+                           state=state)

@@ -1,0 +1,387 @@
+"""Pure numpy kernels of the degradation operators.
+
+Every function here takes and returns ndarrays shaped ``(..., band, y, x)`` (or ``(..., y, x)``), imports
+neither xarray nor dask, and is deterministic: random numbers come from :mod:`sen2naip_xr._rng`, a
+counter-based generator indexed by array position, so a block computes the same bytes wherever it sits in a
+chunked array. :mod:`sen2naip_xr._lift` is the one place that lifts these kernels onto xarray/Dask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+from scipy import ndimage, sparse
+
+from sen2naip_xr import _rng
+
+# --------------------------------------------------------------------------------------------------
+# Histogram matching (semantics of skimage.exposure.match_histograms, per band)
+# --------------------------------------------------------------------------------------------------
+
+_LEVELS8 = np.arange(256, dtype=np.float32) / np.float32(255)
+
+
+def _levels8(flat: np.ndarray) -> np.ndarray | None:
+    """Return integer levels k when every value of ``flat`` is exactly float32(k/255), else None.
+
+    8-bit NAIP converted to reflectance takes at most 256 distinct values; counting them with bincount
+    gives exactly what ``np.unique`` would, an order of magnitude faster than sorting.
+    """
+    if flat.dtype == np.uint8:
+        return flat
+    if flat.dtype != np.float32:
+        return None
+    k = np.rint(flat * np.float32(255))
+    if not (np.all(k >= 0) and np.all(k <= 255)):
+        return None
+    ki = k.astype(np.uint8)
+    if not np.array_equal(_LEVELS8[ki], flat):
+        return None
+    return ki
+
+
+def _distribution(
+    flat: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """Distinct values and their counts of a 1-D array without NaN.
+
+    When the values are 8-bit levels, also returns ``(codes, present)``: each pixel's level and the levels
+    present, so a 256-entry lookup table maps pixels without sorting.
+    """
+    codes = _levels8(flat)
+    if codes is not None:
+        counts = np.bincount(codes, minlength=256)
+        present = np.flatnonzero(counts)
+        values = _LEVELS8[present] if flat.dtype != np.uint8 else present
+        return values, counts[present], (codes, present)
+    s = np.sort(flat)
+    if s.size == 0:
+        return s, np.zeros(0, np.int64), None
+    edges = np.flatnonzero(s[1:] != s[:-1]) + 1
+    starts = np.concatenate(([0], edges))
+    counts = np.diff(np.concatenate((starts, [s.size])))
+    return s[starts], counts, None
+
+
+def match_band(source: np.ndarray, template_values: np.ndarray, template_quantiles: np.ndarray) -> np.ndarray:
+    """Map one band onto a template distribution given as sorted values and their cumulative quantiles.
+
+    Exactly ``skimage.exposure._match_cumulative_cdf``: source quantiles are ``cumsum(counts)/n`` at each
+    distinct source value, interpolated (float64) into the template quantile function. NaNs in ``source``
+    take no part and stay NaN.
+    """
+    out = np.full(source.shape, np.nan, dtype=np.result_type(source.dtype, np.float32))
+    flat = source.reshape(-1)
+    finite = ~np.isnan(flat) if flat.dtype.kind == "f" else None
+    if finite is not None and not finite.all():
+        sub = flat[finite]
+        res = match_band(sub, template_values, template_quantiles)
+        out.reshape(-1)[finite] = res
+        return out
+    if flat.size == 0 or template_values.size == 0:
+        return out
+    values, counts, coded = _distribution(flat)
+    quantiles = np.cumsum(counts) / flat.size
+    mapped = np.interp(quantiles, template_quantiles, template_values.astype(np.float64))
+    if coded is not None:
+        codes, present = coded
+        lut = np.zeros(256, dtype=np.float64)
+        lut[present] = mapped
+        out.reshape(-1)[:] = lut[codes]
+    elif values.size <= 65536:
+        out.reshape(-1)[:] = mapped[np.searchsorted(values, flat)]
+    else:
+        order = np.argsort(flat)
+        res = np.empty(flat.size, dtype=np.float64)
+        res[order] = np.repeat(mapped, counts)
+        out.reshape(-1)[:] = res
+    return out
+
+
+def template_distribution(template: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values and cumulative quantiles of one template band (NaNs ignored)."""
+    flat = template.reshape(-1)
+    if flat.dtype.kind == "f":
+        flat = flat[~np.isnan(flat)]
+    values, counts, _ = _distribution(flat)
+    return values, np.cumsum(counts) / max(flat.size, 1)
+
+
+def histogram_match(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per band (axis -3), match ``image``'s histogram to ``reference``'s; leading axes are independent.
+
+    ``image`` is ``(..., band, y, x)``; ``reference`` is ``(..., band, y', x')`` with the same leading shape
+    (its spatial size may differ, e.g. a 10 m template for a 2.5 m image).
+    """
+    lead = image.shape[:-2]
+    img = image.reshape((-1,) + image.shape[-2:])
+    ref = np.broadcast_to(reference, lead + reference.shape[-2:]).reshape((-1,) + reference.shape[-2:])
+    out = np.empty(img.shape, dtype=np.result_type(image.dtype, np.float32))
+    for i in range(img.shape[0]):
+        values, quantiles = template_distribution(ref[i])
+        out[i] = match_band(img[i], values, quantiles)
+    return out.reshape(image.shape)
+
+
+def histogram_match_to_distribution(
+    image: np.ndarray, values: np.ndarray, quantiles: np.ndarray
+) -> np.ndarray:
+    """Match each band of ``image`` (..., band, y, x) to a per-band template distribution.
+
+    ``values`` and ``quantiles`` are ``(..., band, k)``: the template's distinct values and cumulative
+    probabilities (entries with zero probability may repeat a quantile; they are harmless to interp).
+    """
+    lead = image.shape[:-2]
+    img = image.reshape((-1,) + image.shape[-2:])
+    vals = np.broadcast_to(values, lead + values.shape[-1:]).reshape(-1, values.shape[-1])
+    qs = np.broadcast_to(quantiles, lead + quantiles.shape[-1:]).reshape(-1, quantiles.shape[-1])
+    out = np.empty(img.shape, dtype=np.result_type(image.dtype, np.float32))
+    for i in range(img.shape[0]):
+        out[i] = match_band(img[i], vals[i], qs[i])
+    return out.reshape(image.shape)
+
+
+# --------------------------------------------------------------------------------------------------
+# Blank check
+# --------------------------------------------------------------------------------------------------
+
+
+def blank_mask(image: np.ndarray, window: int = 19) -> np.ndarray:
+    """True where every band is constant (zero variance) over the ``window`` x ``window`` neighbourhood.
+
+    Zero variance is tested exactly as ``max == min`` (no floating-point variance). NaN counts as blank.
+    The window is truncated at the image border (scipy ``mode="reflect"``, i.e. symmetric), so the result
+    of a pixel depends only on pixels within ``window // 2`` of it inside the image.
+    """
+    size = (1,) * (image.ndim - 2) + (window, window)
+    data = np.where(np.isnan(image), np.float32(0), image) if image.dtype.kind == "f" else image
+    hi = ndimage.maximum_filter(data, size=size, mode="reflect")
+    lo = ndimage.minimum_filter(data, size=size, mode="reflect")
+    const = hi == lo
+    if image.dtype.kind == "f":
+        const |= ndimage.maximum_filter(np.isnan(image), size=size, mode="reflect")
+    return np.all(const, axis=-3)
+
+
+# --------------------------------------------------------------------------------------------------
+# Blur + downsample: separable stride-4 FIR filters with the padding folded into sparse matrices
+# --------------------------------------------------------------------------------------------------
+
+
+def gaussian_taps(sigma: float, ksize: int = 13) -> np.ndarray:
+    """torchvision GaussianBlur's 1-D kernel: ``linspace(-r, r, ksize)``, ``exp(-x^2/2s^2)``, normalised (float32)."""
+    half = (ksize - 1) * 0.5
+    x = np.linspace(-half, half, ksize, dtype=np.float32)
+    pdf = np.exp(-0.5 * (x / np.float32(sigma)) ** 2)
+    return (pdf / pdf.sum()).astype(np.float32)
+
+
+def sen2naip_taps(sigma: float, factor: int = 4, ksize: int = 13) -> tuple[np.ndarray, int]:
+    """Fused Gaussian blur + bilinear 1/factor (align_corners=False, no antialias) taps and their origin.
+
+    Bilinear at scale 1/4 samples source coordinate ``4i + 1.5``: the mean of blurred rows ``4i+1`` and
+    ``4i+2``. Folding that 2-tap mean into the 13-tap Gaussian gives 14 taps on source rows
+    ``factor*i + origin + t``.
+    """
+    k1 = gaussian_taps(sigma, ksize).astype(np.float64)
+    centre = (factor - 1) / 2.0  # 1.5 for factor 4
+    lo = int(np.floor(centre))
+    frac = centre - lo
+    taps = np.zeros(ksize + 1, dtype=np.float64)
+    taps[:-1] += (1 - frac) * k1
+    taps[1:] += frac * k1
+    origin = lo - (ksize - 1) // 2
+    return taps, origin
+
+
+def antialias_taps(factor: int = 4) -> tuple[np.ndarray, int]:
+    """torch ``interpolate(bilinear, antialias=True)`` taps for a 1/factor downsample (triangle of width factor)."""
+    centre = (factor - 1) / 2.0  # source coordinate of output 0: (i + 0.5) * factor - 0.5
+    pos = np.arange(int(np.floor(centre - factor)) + 1, int(np.ceil(centre + factor)))
+    w = np.maximum(0.0, 1.0 - np.abs(pos - centre) / factor)
+    keep = w > 0
+    return w[keep], int(pos[keep][0])
+
+
+def fir_matrix(
+    taps: np.ndarray,
+    origin: int,
+    *,
+    factor: int,
+    n_global: int,
+    out_start: int,
+    out_stop: int,
+    in_start: int,
+    in_size: int,
+    boundary: str,
+) -> sparse.csr_array:
+    """Sparse (n_out x in_size) matrix of a stride-``factor`` FIR filter over one block of an axis.
+
+    Output ``i`` (global index) reads global source positions ``factor*i + origin + t``. ``boundary``
+    ``"reflect"`` mirrors without repeating the edge (torch/numpy reflect); ``"truncate"`` drops taps outside
+    the axis and renormalises (torch antialias). Global positions are shifted by ``in_start`` into the
+    block, which must hold every position read.
+    """
+    n_out = out_stop - out_start
+    i = np.arange(out_start, out_stop)
+    src = factor * i[:, None] + origin + np.arange(taps.size)[None, :]
+    w = np.broadcast_to(taps, src.shape).astype(np.float64)
+    if boundary == "reflect":
+        period = 2 * (n_global - 1)
+        if period > 0:
+            src = np.abs(src) % period
+            src = np.where(src >= n_global, period - src, src)
+        else:
+            src = np.zeros_like(src)
+    elif boundary == "truncate":
+        inside = (src >= 0) & (src < n_global)
+        w = np.where(inside, w, 0.0)
+        w = w / w.sum(axis=1, keepdims=True)
+        src = np.clip(src, 0, n_global - 1)
+    else:  # pragma: no cover - validated by callers
+        raise ValueError(boundary)
+    local = src - in_start
+    if local.min(initial=0) < 0 or local.max(initial=0) >= in_size:
+        raise ValueError("block does not hold every source position the filter reads")
+    rows = np.repeat(np.arange(n_out), taps.size)
+    mat = sparse.coo_array((w.ravel(), (rows, local.ravel())), shape=(n_out, in_size))
+    mat.sum_duplicates()
+    return mat.tocsr().astype(np.float32)
+
+
+@lru_cache(maxsize=256)
+def _cached_matrix(key: tuple) -> sparse.csr_array:
+    taps, origin, factor, n_global, out_start, out_stop, in_start, in_size, boundary = key
+    return fir_matrix(
+        np.asarray(taps),
+        origin,
+        factor=factor,
+        n_global=n_global,
+        out_start=out_start,
+        out_stop=out_stop,
+        in_start=in_start,
+        in_size=in_size,
+        boundary=boundary,
+    )
+
+
+def filter_taps(mode: str, sigma: Sequence[float], factor: int) -> list[tuple[tuple[float, ...], int, str]]:
+    """Per band ``(taps, origin, boundary)`` for ``mode`` "sen2naip" (blur + bilinear) or "raw" (antialias)."""
+    out = []
+    for s in sigma:
+        if mode == "sen2naip":
+            taps, origin = sen2naip_taps(float(s), factor)
+            out.append((tuple(taps.tolist()), origin, "reflect"))
+        else:
+            taps, origin = antialias_taps(factor)
+            out.append((tuple(taps.tolist()), origin, "truncate"))
+    return out
+
+
+def blur_downsample(
+    image: np.ndarray,
+    sigma: Sequence[float],
+    *,
+    factor: int = 4,
+    mode: str = "sen2naip",
+    global_shape: tuple[int, int] | None = None,
+    in_offset: tuple[int, int] = (0, 0),
+    out_start: tuple[int, int] = (0, 0),
+    out_shape: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Blur each band (axis -3) with its Gaussian and downsample by ``factor`` in one fused pass.
+
+    Only the source rows and columns that the bilinear downsample reads are ever computed. For a block of a
+    larger array, ``global_shape`` is the full (y, x) size, ``in_offset`` the block's global start (halo
+    included) and ``out_start`` / ``out_shape`` the LR window to produce.
+    """
+    gy, gx = global_shape or image.shape[-2:]
+    oy, ox = out_shape or (gy // factor, gx // factor)
+    specs = filter_taps(mode, sigma, factor)
+    if image.shape[-3] != len(specs):
+        raise ValueError(f"image has {image.shape[-3]} bands but {len(specs)} sigmas")
+    lead = image.shape[:-3]
+    data = image.reshape((-1,) + image.shape[-3:])
+    out = np.empty(data.shape[:2] + (oy, ox), dtype=np.float32)
+    h, w = data.shape[-2:]
+    for b, (taps, origin, boundary) in enumerate(specs):
+        my = _cached_matrix((taps, origin, factor, gy, out_start[0], out_start[0] + oy, in_offset[0], h, boundary))
+        mx = _cached_matrix((taps, origin, factor, gx, out_start[1], out_start[1] + ox, in_offset[1], w, boundary))
+        for n in range(data.shape[0]):
+            band = np.ascontiguousarray(data[n, b], dtype=np.float32)
+            rows = my @ band  # (oy, w)
+            out[n, b] = (mx @ rows.T).T
+    return out.reshape(lead + out.shape[1:])
+
+
+# --------------------------------------------------------------------------------------------------
+# Noise
+# --------------------------------------------------------------------------------------------------
+
+#: Support of the reflectance-to-noise matrix: ``np.arange(-0.0101, 0.0101, 0.0002)`` (101 values).
+REAL_NOISE_VALUES = np.arange(-0.0101, 0.0101, 0.0002)
+#: Row edges: ``np.digitize(v, np.arange(0, 0.5, 0.005))`` gives the row 0..100.
+REAL_NOISE_EDGES = np.arange(0, 0.5, 0.005)
+
+
+def noise_cdf_table(matrix: np.ndarray) -> np.ndarray:
+    """Flattened, strictly increasing inverse-CDF table: row r's CDF shifted by r (last entry exactly r+1)."""
+    p = np.asarray(matrix, dtype=np.float64)
+    cdf = np.cumsum(p, axis=1)
+    cdf /= cdf[:, -1:]
+    cdf[:, -1] = 1.0
+    return (cdf + np.arange(p.shape[0])[:, None]).ravel()
+
+
+def real_noise(
+    lr: np.ndarray,
+    table: np.ndarray,
+    *,
+    key: int,
+    offset: Sequence[int] | None = None,
+    global_shape: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Noise sampled per pixel from the reflectance-to-noise matrix (vectorised inverse CDF).
+
+    Row ``np.digitize(v, REAL_NOISE_EDGES)``; a uniform ``u`` from the counter RNG picks the first support
+    value whose CDF exceeds ``u``. ``offset``/``global_shape`` place a block in its full array so the
+    uniforms depend on position only. NaN pixels get NaN noise.
+    """
+    n_cols = REAL_NOISE_VALUES.size
+    u = _rng.uniform(key, lr.shape, offset=offset, global_shape=global_shape)
+    rows = np.digitize(lr, REAL_NOISE_EDGES)
+    idx = np.searchsorted(table, rows + u, side="right") - rows * n_cols
+    np.clip(idx, 0, n_cols - 1, out=idx)
+    out = REAL_NOISE_VALUES[idx].astype(np.float32)
+    if lr.dtype.kind == "f":
+        out[np.isnan(lr)] = np.nan
+    return out
+
+
+def band_rms(lr: np.ndarray) -> np.ndarray:
+    """Root mean square of each image band over (y, x), float64, shape ``(..., band, 1, 1)``; NaNs ignored.
+
+    Each band is reduced on its own contiguous copy, so the value is the same whatever block holds it.
+    """
+    flat = np.ascontiguousarray(lr, dtype=np.float64).reshape(-1, lr.shape[-2] * lr.shape[-1])
+    rms = np.array([np.sqrt(np.nanmean(row * row)) if row.size else np.nan for row in flat])
+    return rms.reshape(lr.shape[:-2] + (1, 1))
+
+
+def gaussian_noise(
+    lr: np.ndarray,
+    rms: np.ndarray,
+    *,
+    sigma: float,
+    key: int,
+    offset: Sequence[int] | None = None,
+    global_shape: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Gaussian noise with sd ``sigma * rms`` (rms per band, broadcast ``(..., band, 1, 1)``)."""
+    z = _rng.normal(key, lr.shape, offset=offset, global_shape=global_shape)
+    out = (z * (sigma * rms)).astype(np.float32)
+    if lr.dtype.kind == "f":
+        out[np.isnan(lr)] = np.nan
+    return out
