@@ -43,3 +43,18 @@ class LoadError(Sen2NaipError):
 
 class StoreError(Sen2NaipError):
     """A Zarr store could not be written or read as the dataset layout requires."""
+
+
+# --- catalog and load (issue 3) ---
+class SigningError(LoadError):
+    """The token service could not sign an asset href (stage ``sign``)."""
+
+
+class AssetReadError(LoadError):
+    """An asset could not be read after its retries; ``stage`` and ``reason`` say where and why."""
+
+    def __init__(self, message: str, *, stage: str = "read", reason: str = "", href: str = "") -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.reason = reason or message
+        self.href = href

@@ -1,0 +1,237 @@
+"""Pairing: cross-sensor S2/NAIP pairs within a day, synthetic early/late NAIP captures per ROI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pystac
+import shapely
+import shapely.wkt
+from tqdm.auto import tqdm
+
+from sen2naip_xr.catalog._config import PairingConfig, SearchConfig, check_kind
+from sen2naip_xr.catalog._roi import check_rois
+from sen2naip_xr.catalog._search import items_table, open_catalog, search_items
+from sen2naip_xr.errors import CatalogError
+
+__all__ = ["Candidates", "pair_cross_sensor", "pair_synthetic", "search_pairs", "FAILURE_COLUMNS"]
+
+_ROI_KEEP = ["roi_id", "kind", "epsg", "x_min", "y_max", "size", "res"]
+#: Columns of failure tables (search here, load in :mod:`sen2naip_xr.load`).
+FAILURE_COLUMNS = ["roi_id", "stage", "reason"]
+
+
+def _covering(rois: pd.DataFrame, items: pd.DataFrame, full_cover: bool) -> pd.DataFrame:
+    """(roi_id, item row) pairs where the item footprint covers (or intersects) the ROI square."""
+    if rois.empty or items.empty:
+        return pd.DataFrame({"roi_id": pd.Series([], dtype=object), "_item": pd.Series([], dtype="int64")})
+    roi_geoms = shapely.from_wkt(rois["geometry"].to_numpy())
+    item_geoms = shapely.from_wkt(items["geometry"].to_numpy())
+    tree = shapely.STRtree(item_geoms)
+    ri, ii = tree.query(roi_geoms, predicate="within" if full_cover else "intersects")
+    return pd.DataFrame({"roi_id": rois["roi_id"].to_numpy()[ri], "_item": ii.astype("int64")})
+
+
+def _prefixed(items: pd.DataFrame, prefix: str, keep: list[str]) -> pd.DataFrame:
+    out = items[keep].copy()
+    return out.rename(columns={"id": f"{prefix}_id", "datetime": f"{prefix}_datetime", "gsd": f"{prefix}_gsd"})
+
+
+def _empty_like(rois: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=rois[c].dtype if c in rois else object) for c in columns})
+
+
+def _naip_cols(naip: pd.DataFrame) -> list[str]:
+    return ["id", "datetime", "naip:year", "naip:state", "gsd"]
+
+
+def pair_cross_sensor(
+    rois: pd.DataFrame,
+    naip: pd.DataFrame,
+    s2: pd.DataFrame,
+    *,
+    config: PairingConfig | None = None,
+    require_full_cover: bool = True,
+) -> pd.DataFrame:
+    """Cross-sensor candidates: every S2/NAIP pair covering an ROI with ``|dt| <= max_days``.
+
+    ``dt_days`` is S2 minus NAIP in UTC calendar days (NAIP items carry a date, not a time). Rows are
+    sorted by ROI, then ``|dt_days|``, then ``eo:cloud_cover``; an empty table (with all columns)
+    means no pair was found.
+    """
+    cfg = config or PairingConfig()
+    check_rois(rois)
+    s2_extra = [c for c in s2.columns if c not in ("collection", "epsg", "geometry")]
+    cols = (
+        _ROI_KEEP
+        + ["naip_id", "naip_datetime", "naip:year", "naip:state", "naip_gsd"]
+        + ["s2_id", "s2_datetime"] + [c for c in s2_extra if c not in ("id", "datetime")]
+        + ["dt_days"]
+    )
+    a = _covering(rois, naip, require_full_cover)
+    b = _covering(rois, s2, require_full_cover)
+    if a.empty or b.empty:
+        return _empty_like(rois, cols)
+    a = a.join(_prefixed(naip, "naip", _naip_cols(naip)), on="_item").drop(columns="_item")
+    b = b.join(_prefixed(s2, "s2", s2_extra), on="_item").drop(columns="_item")
+    m = a.merge(b, on="roi_id")
+    m["dt_days"] = (
+        m["s2_datetime"].dt.tz_convert("UTC").dt.normalize() - m["naip_datetime"].dt.tz_convert("UTC").dt.normalize()
+    ) / pd.Timedelta(days=1)
+    m = m[m["dt_days"].abs() <= cfg.max_days]
+    out = rois[_ROI_KEEP].merge(m, on="roi_id")
+    out = out.assign(_adt=out["dt_days"].abs()).sort_values(
+        ["roi_id", "_adt", "eo:cloud_cover", "s2_id"], kind="stable"
+    )
+    return out.drop(columns="_adt")[cols].reset_index(drop=True)
+
+
+def pair_synthetic(
+    rois: pd.DataFrame,
+    naip: pd.DataFrame,
+    *,
+    config: PairingConfig | None = None,
+    require_full_cover: bool = True,
+) -> pd.DataFrame:
+    """Synthetic candidates: the oldest (``role="early"``) and most recent (``role="late"``) NAIP
+    capture covering each ROI, among captures from ``min_naip_year`` on. An ROI with a single capture
+    gets only its ``early`` row."""
+    cfg = config or PairingConfig()
+    check_rois(rois)
+    cols = _ROI_KEEP + ["role", "naip_id", "naip_datetime", "naip:year", "naip:state", "naip_gsd"]
+    a = _covering(rois, naip, require_full_cover)
+    if a.empty:
+        return _empty_like(rois, cols)
+    a = a.join(_prefixed(naip, "naip", _naip_cols(naip)), on="_item").drop(columns="_item")
+    a = a[a["naip:year"] >= cfg.min_naip_year].sort_values(["roi_id", "naip_datetime", "naip_id"], kind="stable")
+    if a.empty:
+        return _empty_like(rois, cols)
+    g = a.groupby("roi_id", sort=True)
+    early = g.head(1).assign(role="early")
+    late = g.tail(1).assign(role="late")
+    late = late[g["naip_id"].transform("size").loc[late.index] > 1]
+    both = pd.concat([early, late], ignore_index=True)
+    out = rois[_ROI_KEEP].merge(both, on="roi_id")
+    out["_r"] = (out["role"] == "late").astype(int)
+    return out.sort_values(["roi_id", "_r"], kind="stable")[cols].reset_index(drop=True)
+
+
+@dataclass
+class Candidates:
+    """What :func:`search_pairs` found: the ROIs, the candidate table, the items, the failures."""
+
+    kind: str
+    """``cross-sensor`` or ``synthetic``."""
+    rois: pd.DataFrame
+    """The ROI table searched."""
+    pairs: pd.DataFrame
+    """One row per candidate (see :func:`pair_cross_sensor` / :func:`pair_synthetic`)."""
+    items: dict[str, pystac.Item] = field(default_factory=dict)
+    """Every item the pairs refer to, by id (what the loaders read)."""
+    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FAILURE_COLUMNS))
+    """ROIs whose search failed: ``roi_id``, ``stage`` (``search-naip`` / ``search-s2``), ``reason``."""
+
+    def summary(self) -> str:
+        n_rois = len(self.rois)
+        with_pairs = self.pairs["roi_id"].nunique() if len(self.pairs) else 0
+        unit = "candidate pairs" if self.kind == "cross-sensor" else "NAIP captures (early/late)"
+        lines = [
+            f"{self.kind}: {len(self.pairs)} {unit} for {with_pairs} of {n_rois} ROIs",
+            f"items: {sum(1 for i in self.items.values() if 'naip' in str(i.collection_id))} NAIP, "
+            f"{sum(1 for i in self.items.values() if 'naip' not in str(i.collection_id))} Sentinel-2",
+        ]
+        if len(self.pairs) and self.kind == "cross-sensor":
+            lines.append(
+                f"|dt| days: {self.pairs['dt_days'].abs().value_counts().sort_index().to_dict()}; "
+                f"median cloud cover {self.pairs['eo:cloud_cover'].median():.1f} %"
+            )
+        if len(self.pairs) == 0:
+            lines.append("no candidates: widen datetime, raise max_cloud_cover / max_days, or add ROIs")
+        if len(self.failures):
+            lines.append(f"failed ROIs: {len(self.failures)} (see .failures)")
+        return "\n".join(lines)
+
+
+def _day_window(days: pd.Series, max_days: float) -> list[str]:
+    """RFC 3339 windows [d - max_days, d + max_days] (whole UTC days) around each distinct date."""
+    out = []
+    pad = timedelta(days=float(np.ceil(max_days)))
+    for d in sorted(set(days.dt.tz_convert("UTC").dt.normalize())):
+        start = (d - pad).strftime("%Y-%m-%dT00:00:00Z")
+        end = (d + pad).strftime("%Y-%m-%dT23:59:59Z")
+        out.append(f"{start}/{end}")
+    return out
+
+
+def search_pairs(
+    rois: pd.DataFrame,
+    *,
+    kind: str = "cross-sensor",
+    datetime: str | None = None,
+    client: Any = None,
+    config: SearchConfig | None = None,
+    pairing: PairingConfig | None = None,
+    progress: bool = True,
+) -> Candidates:
+    """Search the catalog ROI by ROI and pair the results.
+
+    For each ROI: NAIP items intersecting its square within ``datetime``; for cross-sensor, then
+    Sentinel-2 items within ``max_days`` of each NAIP date (so S2 is never searched over whole years).
+    A failing query marks its ROI failed (``Candidates.failures``) and the other ROIs go on.
+
+    Examples
+    --------
+    >>> import sen2naip_xr as s2n                                    # doctest: +SKIP
+    >>> rois = s2n.sample_rois(50, seed=0)                           # doctest: +SKIP
+    >>> cands = s2n.search_pairs(rois, datetime="2018-01-01/2022-12-31")  # Planetary Computer
+    >>> cands.pairs.head()                                           # doctest: +SKIP
+    """
+    kind = check_kind(kind)
+    check_rois(rois)
+    cfg = config or SearchConfig()
+    pcfg = pairing or PairingConfig()
+    client = client if client is not None else open_catalog(config=cfg)
+    naip_items: dict[str, pystac.Item] = {}
+    s2_items: dict[str, pystac.Item] = {}
+    failures: list[dict[str, str]] = []
+    for idx, roi in tqdm(rois.iterrows(), total=len(rois), desc=f"search {kind}", disable=not progress):
+        geom = shapely.wkt.loads(roi["geometry"])
+        try:
+            found = search_items(client, cfg.naip_collection, intersects=geom, datetime=datetime, config=cfg)
+        except CatalogError as exc:
+            failures.append({"roi_id": roi["roi_id"], "stage": "search-naip", "reason": str(exc)})
+            continue
+        naip_items.update((it.id, it) for it in found)
+        if kind != "cross-sensor" or not found:
+            continue
+        naip_one = items_table(found, kind="naip")
+        cov = _covering(rois.loc[[idx]], naip_one, cfg.require_full_cover)
+        for window in _day_window(naip_one["datetime"].iloc[cov["_item"].to_numpy()], pcfg.max_days):
+            try:
+                s2 = search_items(
+                    client, cfg.s2_collection, intersects=geom, datetime=window,
+                    max_cloud_cover=cfg.max_cloud_cover, config=cfg,
+                )
+            except CatalogError as exc:
+                failures.append({"roi_id": roi["roi_id"], "stage": "search-s2", "reason": str(exc)})
+                break
+            s2_items.update((it.id, it) for it in s2)
+    failed = {f["roi_id"] for f in failures}
+    ok = rois[~rois["roi_id"].isin(failed)]
+    naip_t = items_table(naip_items.values(), kind="naip")
+    if kind == "cross-sensor":
+        pairs = pair_cross_sensor(ok, naip_t, items_table(s2_items.values(), kind="s2"), config=pcfg,
+                                  require_full_cover=cfg.require_full_cover)
+        used = set(pairs["naip_id"]) | set(pairs["s2_id"])
+    else:
+        pairs = pair_synthetic(ok, naip_t, config=pcfg, require_full_cover=cfg.require_full_cover)
+        used = set(pairs["naip_id"])
+    items = {k: v for k, v in {**naip_items, **s2_items}.items() if k in used}
+    return Candidates(
+        kind=kind, rois=rois, pairs=pairs, items=items,
+        failures=pd.DataFrame(failures, columns=FAILURE_COLUMNS),
+    )
