@@ -75,3 +75,44 @@ __all__ = [
     "LoadError",
     "StoreError",
 ]
+
+# --- catalog and load (issue 3) ---
+from sen2naip_xr.catalog import (  # noqa: E402
+    Candidates,
+    PairingConfig,
+    RoiConfig,
+    SearchConfig,
+    items_table,
+    open_catalog,
+    pair_cross_sensor,
+    pair_synthetic,
+    rois_from_points,
+    rois_from_polygons,
+    sample_rois,
+    search_items,
+    search_pairs,
+)
+from sen2naip_xr.errors import AssetReadError, SigningError  # noqa: E402
+from sen2naip_xr.load import (  # noqa: E402
+    CloudConfig,
+    LoadConfig,
+    PairCubes,
+    RetryPolicy,
+    cloud_fraction,
+    cloud_mask,
+    load_failures,
+    load_naip,
+    load_pairs,
+    load_s2,
+    load_scl,
+    screen_clouds,
+    select_roi,
+)
+
+__all__ += [
+    "Candidates", "PairingConfig", "RoiConfig", "SearchConfig", "items_table", "open_catalog",
+    "pair_cross_sensor", "pair_synthetic", "rois_from_points", "rois_from_polygons", "sample_rois",
+    "search_items", "search_pairs", "AssetReadError", "SigningError", "CloudConfig", "LoadConfig",
+    "PairCubes", "RetryPolicy", "cloud_fraction", "cloud_mask", "load_failures", "load_naip",
+    "load_pairs", "load_s2", "load_scl", "screen_clouds", "select_roi",
+]
