@@ -149,20 +149,22 @@ def histogram_match_to_distribution(
 
 
 def blank_mask(image: np.ndarray, window: int = 19) -> np.ndarray:
-    """True where every band is constant (zero variance) over the ``window`` x ``window`` neighbourhood.
+    """True where every band is constant (zero variance) over the ``window`` x ``window`` neighbourhood,
+    or where any band has a NaN (nodata) in it.
 
-    Zero variance is tested exactly as ``max == min`` (no floating-point variance). NaN counts as blank.
-    The window is truncated at the image border (scipy ``mode="reflect"``, i.e. symmetric), so the result
-    of a pixel depends only on pixels within ``window // 2`` of it inside the image.
+    Zero variance is tested exactly as ``max == min`` (no floating-point variance). The window is truncated
+    at the image border (scipy ``mode="reflect"``, i.e. symmetric), so the result of a pixel depends only on
+    pixels within ``window // 2`` of it inside the image.
     """
     size = (1,) * (image.ndim - 2) + (window, window)
-    data = np.where(np.isnan(image), np.float32(0), image) if image.dtype.kind == "f" else image
+    nan = np.isnan(image) if image.dtype.kind == "f" else None
+    data = np.where(nan, np.float32(0), image) if nan is not None else image
     hi = ndimage.maximum_filter(data, size=size, mode="reflect")
     lo = ndimage.minimum_filter(data, size=size, mode="reflect")
-    const = hi == lo
-    if image.dtype.kind == "f":
-        const |= ndimage.maximum_filter(np.isnan(image), size=size, mode="reflect")
-    return np.all(const, axis=-3)
+    blank = np.all(hi == lo, axis=-3)
+    if nan is not None and nan.any():
+        blank |= ndimage.maximum_filter(nan.any(axis=-3), size=size[:-3] + size[-2:], mode="reflect")
+    return blank
 
 
 # --------------------------------------------------------------------------------------------------
