@@ -102,7 +102,13 @@ def histc(image: np.ndarray, bins: int = HIST_BINS) -> np.ndarray:
 
 
 def _linear(x: np.ndarray, state: dict, name: str) -> np.ndarray:
-    return x @ state[f"{name}.weight"].T + state[f"{name}.bias"]
+    """``x @ W.T + b`` one row (image) at a time: a batched matmul lets BLAS pick another kernel, hence
+    other rounding, for another number of rows, and a result must not depend on its batch (chunking)."""
+    w, b = state[f"{name}.weight"], state[f"{name}.bias"]
+    out = np.empty(x.shape[:-1] + w.shape[:1], dtype=np.result_type(x, w))
+    for i in range(x.shape[0]):
+        out[i] = x[i: i + 1] @ w.T
+    return out + b
 
 
 def vae_encode(hist: np.ndarray, state: dict) -> tuple[np.ndarray, np.ndarray]:
