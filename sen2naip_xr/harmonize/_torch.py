@@ -6,6 +6,7 @@ on CUDA when present (``device="auto"``).
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from sen2naip_xr.errors import InputError, MissingDependencyError
 
+_LOAD_LOCK = threading.Lock()  # lru_cache alone lets concurrent first calls (threaded dask) each load
 TORCH_HINT = 'pip install "sen2naip-xr[torch]"  (CPU-only: pip install torch --index-url <your CPU wheel index>)'
 
 
@@ -62,7 +64,8 @@ def run_unet(images: np.ndarray, *, path: str, device: str = "auto", batch_size:
     """
     torch = require_torch()
     dev = resolve_device(device)
-    model = load_unet(path, dev)
+    with _LOAD_LOCK:
+        model = load_unet(path, dev)
     n, _, h, w = images.shape
     ph, pw = reference_pad(h), reference_pad(w)
     out = np.empty(images.shape, dtype=np.float32)
