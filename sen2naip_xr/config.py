@@ -94,6 +94,9 @@ class HarmonizeConfig(_Config):
     """Percentile of the gamma distribution (gamma methods only), in (0, 100)."""
     pooled: bool = False
     """gamma_mvn: one gamma pooled over the 4 bands, as the reference code computes; default per band."""
+    gamma: tuple[float, ...] | None = None
+    """Gamma methods: explicit gamma per band (or one for all), overriding the distribution's percentile
+    (e.g. a fitted value, or the value the reference drew)."""
     quantize: Literal["none", "u8"] = "none"
     """Gamma methods: ``"u8"`` first truncates to uint8 like the reference (wrapping out-of-range values)."""
     at: Literal["lr", "hr"] = "lr"
@@ -119,6 +122,11 @@ class HarmonizeConfig(_Config):
         if not (0 < float(self.percentile) < 100):
             raise InputError(f"percentile={self.percentile!r} must lie in (0, 100), e.g. 50")
         object.__setattr__(self, "percentile", float(self.percentile))
+        if self.gamma is not None:
+            gam = (self.gamma,) if isinstance(self.gamma, (int, float)) else tuple(self.gamma)
+            if len(gam) not in (1, 4) or any(not (float(g) > 0) for g in gam):
+                raise InputError(f"gamma={self.gamma!r} must be one positive number or four (R, G, B, NIR)")
+            object.__setattr__(self, "gamma", tuple(float(g) for g in gam))
         _choice("quantize", self.quantize, ("none", "u8"))
         _choice("at", self.at, ("lr", "hr"))
         _choice("template", self.template, ("exact", "legacy"))
@@ -127,7 +135,9 @@ class HarmonizeConfig(_Config):
 
     @property
     def label(self) -> str:
-        """Name of this variant in a ``method`` coordinate, e.g. ``gamma_mvn_p50``."""
+        """Name of this variant in the ``harmonizer`` coordinate, e.g. ``gamma_mvn_p50``."""
+        if self.method.startswith("gamma") and self.gamma is not None:
+            return f"{self.method}_" + "_".join(f"{g:.4g}" for g in self.gamma)
         if self.method.startswith("gamma"):
             p = self.percentile
             return f"{self.method}_p{int(p) if p == int(p) else p}"
@@ -139,7 +149,7 @@ class DegradationConfig(_Config):
     """The whole degradation model: every harmonization variant, then blur/downsample and noise."""
 
     methods: tuple[HarmonizeConfig, ...] = field(default_factory=lambda: (HarmonizeConfig(),))
-    """Harmonization variants, one output per variant along the ``method`` dim."""
+    """Harmonization variants, one output per variant along the ``harmonizer`` dim."""
     blur: BlurConfig = field(default_factory=BlurConfig)
     """Blur + downsample."""
     noise: NoiseConfig = field(default_factory=NoiseConfig)

@@ -24,10 +24,13 @@ from sen2naip_xr.config import (
 from sen2naip_xr.harmonize import harmonize_with
 from sen2naip_xr.ops import add_noise, blur_downsample, provenance
 
-__all__ = ["degrade", "degrade_with", "build_config", "DEFAULT_METHODS", "LR_DIMS"]
+__all__ = ["degrade", "degrade_with", "build_config", "DEFAULT_METHODS", "LR_DIMS", "VARIANT_DIM"]
 
 #: The four families of the paper, with gamma at the 50th percentile.
 DEFAULT_METHODS: tuple[str, ...] = ("identity", "gamma_mvn", "unet", "vae")
+#: Dim along which ``degrade`` stacks the harmonization variants. Not "method": ``.sel(method=...)``
+#: is xarray's inexact-match keyword, so a dim of that name cannot be selected by keyword.
+VARIANT_DIM = "harmonizer"
 #: Names of the LR spatial dims in the Dataset ``degrade`` returns (HR keeps ``y``/``x``).
 LR_DIMS = {"y": "y_lr", "x": "x_lr"}
 
@@ -106,7 +109,7 @@ def degrade(
     Returns
     -------
     xarray.Dataset
-        ``hr`` (method, ..., band, y, x): harmonized NAIP at 2.5 m; ``lr`` (method, ..., band, y_lr, x_lr):
+        ``hr`` (harmonizer, ..., band, y, x): harmonized NAIP at 2.5 m; ``lr`` (harmonizer, ..., band, y_lr, x_lr):
         blurred, downsampled and noisy S2-like images at 10 m. ``attrs["config"]`` holds the configuration.
     """
     cfg = build_config(methods, percentiles=percentiles, pooled=pooled, at=at, sample=sample, noise=noise,
@@ -127,8 +130,8 @@ def degrade_with(image: xr.DataArray, cfg: DegradationConfig) -> xr.Dataset:
         hrs.append(hr)
         lrs.append(lr.rename(LR_DIMS))
     labels = [v.label for v in cfg.methods]
-    hr_all = xr.concat(hrs, dim="method", combine_attrs="drop").assign_coords(method=labels)
-    lr_all = xr.concat(lrs, dim="method", combine_attrs="drop").assign_coords(method=labels)
+    hr_all = xr.concat(hrs, dim=VARIANT_DIM, combine_attrs="drop").assign_coords({VARIANT_DIM: labels})
+    lr_all = xr.concat(lrs, dim=VARIANT_DIM, combine_attrs="drop").assign_coords({VARIANT_DIM: labels})
     hr_all.attrs = {"long_name": "harmonized NAIP reflectance (2.5 m)"}
     lr_all.attrs = {"long_name": "Sentinel-2-like reflectance (10 m)"}
     attrs = provenance("degrade", config=cfg.to_dict())

@@ -101,6 +101,7 @@ def harmonize(
     *,
     percentile: float = 50.0,
     pooled: bool = False,
+    gamma: float | tuple[float, ...] | None = None,
     quantize: Literal["none", "u8"] = "none",
     at: Literal["lr", "hr"] = "lr",
     sample: bool = False,
@@ -117,7 +118,7 @@ def harmonize(
     batched over the leading dims of each chunk. Images must be complete (no NaN) and in [0, 1]; for dask
     data that is checked when the tasks run.
     """
-    cfg = HarmonizeConfig(method=method, percentile=percentile, pooled=pooled, quantize=quantize, at=at,
+    cfg = HarmonizeConfig(method=method, percentile=percentile, pooled=pooled, gamma=gamma, quantize=quantize, at=at,
                           sample=sample, template=template, seed=seed, device=device, batch_size=batch_size,
                           weights=None if weights is None else str(weights))
     return harmonize_with(image, cfg)
@@ -133,7 +134,10 @@ def harmonize_with(image: xr.DataArray, cfg: HarmonizeConfig) -> xr.DataArray:
         return out
     image = check_values(image, arg="image")
     if cfg.method.startswith("gamma"):
-        gam = gamma_values(cfg.method, cfg.percentile, pooled=cfg.pooled)  # type: ignore[arg-type]
+        if cfg.gamma is not None:
+            gam = np.broadcast_to(np.asarray(cfg.gamma, dtype=np.float64), (4,)).copy()
+        else:
+            gam = gamma_values(cfg.method, cfg.percentile, pooled=cfg.pooled)  # type: ignore[arg-type]
         return _lift.pointwise(_numpy.apply_gamma, image, op=f"harmonize-{cfg.label}", token=(cfg, gam.tolist()),
                                attrs=attrs, gamma=gam, quantize=cfg.quantize)
     if cfg.method == "unet":

@@ -7,6 +7,7 @@ on CUDA when present (``device="auto"``).
 from __future__ import annotations
 
 import threading
+import warnings
 from functools import lru_cache
 from typing import Any
 
@@ -46,7 +47,9 @@ def resolve_device(device: str) -> str:
 def load_unet(path: str, device: str) -> Any:
     """The TorchScript U-Net on ``device``, in eval mode; loaded once per (path, device) per process."""
     torch = require_torch()
-    model = torch.jit.load(path, map_location=device)
+    with warnings.catch_warnings():  # the published weights are TorchScript; torch >= 2.9 deprecates the loader
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model = torch.jit.load(path, map_location=device)
     model.eval()
     return model
 
