@@ -24,9 +24,11 @@ demo: install
 
 ## test: everything the tests need is installed and started by this target
 test: install
+	bash scripts/install-test-services.sh $(PY)
 	$(PY) -m pytest
 
 test-fast: install
+	bash scripts/install-test-services.sh $(PY)
 	$(PY) -m pytest -m "not slow"
 
 ## refenv: the reference implementation's venv (torch 2.14.1 + torchvision 0.29.1 from local disk)

@@ -16,6 +16,7 @@ from sen2naip_xr.errors import Sen2NaipError
 #: Modules whose ``register(subparsers)`` adds a sub-command, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "sen2naip_xr.demo",
+    "sen2naip_xr.catalog._cli",
 )
 
 
