@@ -92,6 +92,7 @@ def degrade(
     device: str = "auto",
     batch_size: int = 16,
     weights: str | os.PathLike | None = None,
+    include_hr: bool = True,
 ) -> xr.Dataset:
     """Degrade NAIP into Sentinel-2-like images with every requested harmonization method.
 
@@ -105,20 +106,23 @@ def degrade(
     noise, noise_sigma, seed
         LR noise model (``"real"`` matrix, ``"gaussian"`` with sd ``noise_sigma`` x band RMS, or ``"none"``)
         and the seed. Each method's noise stream derives from (seed, method label, position).
+    include_hr
+        Also return the harmonized HR images (one copy of the input per variant). The synthetic dataset
+        stores only LR and histograms, so the pipeline turns this off.
 
     Returns
     -------
     xarray.Dataset
-        ``hr`` (harmonizer, ..., band, y, x): harmonized NAIP at 2.5 m; ``lr`` (harmonizer, ..., band, y_lr, x_lr):
+        ``hr`` (harmonizer, ..., band, y, x): harmonized NAIP at 2.5 m (when ``include_hr``); ``lr`` (harmonizer, ..., band, y_lr, x_lr):
         blurred, downsampled and noisy S2-like images at 10 m. ``attrs["config"]`` holds the configuration.
     """
     cfg = build_config(methods, percentiles=percentiles, pooled=pooled, at=at, sample=sample, noise=noise,
                        noise_sigma=noise_sigma, seed=seed, sigma=sigma, blur_mode=blur_mode, device=device,
                        batch_size=batch_size, weights=weights)
-    return degrade_with(image, cfg)
+    return degrade_with(image, cfg, include_hr=include_hr)
 
 
-def degrade_with(image: xr.DataArray, cfg: DegradationConfig) -> xr.Dataset:
+def degrade_with(image: xr.DataArray, cfg: DegradationConfig, *, include_hr: bool = True) -> xr.Dataset:
     """:func:`degrade` driven by a :class:`DegradationConfig`."""
     image = as_image(image, bands=len(cfg.blur.sigma), min_size=8, divisible=cfg.blur.factor)
     hrs, lrs = [], []
@@ -130,10 +134,13 @@ def degrade_with(image: xr.DataArray, cfg: DegradationConfig) -> xr.Dataset:
         hrs.append(hr)
         lrs.append(lr.rename(LR_DIMS))
     labels = [v.label for v in cfg.methods]
-    hr_all = xr.concat(hrs, dim=VARIANT_DIM, combine_attrs="drop").assign_coords({VARIANT_DIM: labels})
     lr_all = xr.concat(lrs, dim=VARIANT_DIM, combine_attrs="drop").assign_coords({VARIANT_DIM: labels})
-    hr_all.attrs = {"long_name": "harmonized NAIP reflectance (2.5 m)"}
     lr_all.attrs = {"long_name": "Sentinel-2-like reflectance (10 m)"}
+    out = {"lr": lr_all}
+    if include_hr:
+        hr_all = xr.concat(hrs, dim=VARIANT_DIM, combine_attrs="drop").assign_coords({VARIANT_DIM: labels})
+        hr_all.attrs = {"long_name": "harmonized NAIP reflectance (2.5 m)"}
+        out = {"hr": hr_all, "lr": lr_all}
     attrs = provenance("degrade", config=cfg.to_dict())
     attrs["config"] = json.dumps(cfg.to_dict(), sort_keys=True)
-    return xr.Dataset({"hr": hr_all, "lr": lr_all}, attrs=attrs)
+    return xr.Dataset(out, attrs=attrs)

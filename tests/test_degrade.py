@@ -75,3 +75,11 @@ def test_blur_mode_and_sigma_are_passed_through(blur_mode):
     ds = s2n.degrade(naip, ["identity"], noise="none", blur_mode=blur_mode, sigma=(1.0, 1.0, 1.0, 1.0))
     expected = s2n.blur_downsample(naip, (1.0, 1.0, 1.0, 1.0), mode=blur_mode)
     np.testing.assert_array_equal(ds.lr.values[0], expected.values)
+
+
+def test_include_hr_false_returns_the_same_lr_only():
+    naip = s2n.example_image(size=64, seed=8)
+    full = s2n.degrade(naip, ["identity", "gamma_mvn"], seed=3)
+    lr_only = s2n.degrade(naip, ["identity", "gamma_mvn"], seed=3, include_hr=False)
+    assert list(lr_only.data_vars) == ["lr"]
+    np.testing.assert_array_equal(full.lr.values, lr_only.lr.values)

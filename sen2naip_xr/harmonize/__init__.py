@@ -129,8 +129,8 @@ def harmonize_with(image: xr.DataArray, cfg: HarmonizeConfig) -> xr.DataArray:
     image = as_image(image, bands=4)
     attrs = _chain(image, provenance("harmonize", **cfg.to_dict()))
     if cfg.method == "identity":
-        out = image.copy()
-        out.attrs.update(attrs)
+        out = image.copy(deep=False)  # shares the data: nothing is computed or copied
+        out.attrs = {**image.attrs, **attrs}
         return out
     image = check_values(image, arg="image")
     if cfg.method.startswith("gamma"):
