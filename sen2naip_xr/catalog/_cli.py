@@ -22,7 +22,7 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
 def register(subparsers) -> None:
     p = subparsers.add_parser("search", help="search a STAC API for S2/NAIP candidate pairs and write them as a table")
     p.add_argument("--catalog", default=PLANETARY_COMPUTER_STAC, help="STAC API URL (default: Planetary Computer)")
-    p.add_argument("--bbox", type=_bbox, required=True, help="W,S,E,N in degrees: the region ROIs are drawn in")
+    p.add_argument("--bbox", type=_bbox, required=True, help="W,S,E,N in degrees, the region ROIs are drawn in (write --bbox=-117.2,32.8,... when W is negative)")
     p.add_argument("--datetime", required=True, help="START/END (RFC 3339 or YYYY-MM-DD)")
     p.add_argument("--kind", choices=KINDS, default="cross-sensor")
     p.add_argument("--rois", type=int, default=100, help="number of ROIs to draw (hard-core process, 5 km apart)")

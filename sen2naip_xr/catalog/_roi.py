@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import shapely
 import shapely.geometry
-import shapely.ops
 from pyproj import Transformer
 from shapely.geometry import Polygon, box
 from shapely.geometry.base import BaseGeometry
@@ -84,7 +83,7 @@ def sample_rois(
     region: Any = None,
     config: RoiConfig | None = None,
     kind: str | None = None,
-    max_draws: int = 10_000_000,
+    max_draws: int = 1_000_000,
 ) -> pd.DataFrame:
     """Draw ``n`` ROIs by a hard-core point process (simple sequential inhibition).
 
@@ -119,7 +118,7 @@ def sample_rois(
     geom = _as_region(region)
     to_ea = Transformer.from_crs("EPSG:4326", _EQUAL_AREA, always_xy=True)
     to_ll = Transformer.from_crs(_EQUAL_AREA, "EPSG:4326", always_xy=True)
-    geom_ea = shapely.ops.transform(to_ea.transform, geom)
+    geom_ea = shapely.transform(geom, lambda c: np.column_stack(to_ea.transform(c[:, 0], c[:, 1])))
     shapely.prepare(geom_ea)
     minx, miny, maxx, maxy = geom_ea.bounds
 

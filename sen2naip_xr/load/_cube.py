@@ -251,10 +251,11 @@ def _build(
     ddsk = {**rdsk, **{(name, i) + (0,) * len(block): (_data, (rname, i)) for i in range(len(specs))}}
     edsk = {**rdsk, **{(ename, i): (_error, (rname, i)) for i in range(len(specs))}}
     dtype = np.dtype("uint8" if what == "scl" else "float32")
-    chunks = ((1,) * len(specs), *((n,) for n in block))
+    roi_chunks = (1,) * len(specs) if specs else (0,)
+    chunks = (roi_chunks, *((n,) for n in block))
     data = darr.Array(HighLevelGraph.from_collections(name, ddsk, dependencies=()), name, chunks, dtype=dtype,
                       meta=np.empty((0,) * (len(block) + 1), dtype=dtype))
-    errors = darr.Array(HighLevelGraph.from_collections(ename, edsk, dependencies=()), ename, ((1,) * len(specs),),
+    errors = darr.Array(HighLevelGraph.from_collections(ename, edsk, dependencies=()), ename, (roi_chunks,),
                         dtype=object, meta=np.empty((0,), dtype=object))
     return _wrap(what, data, errors, specs, groups, n_time, cfg, table)
 
