@@ -28,6 +28,16 @@ def _choice(arg: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise InputError(f"{arg}={value!r} is not supported; use one of {', '.join(map(repr, allowed))}")
 
 
+def _integer(arg: str, value: Any, minimum: int | None = None) -> None:
+    try:
+        ok = int(value) == value and (minimum is None or value >= minimum)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        bound = "an integer" if minimum is None else f"an integer >= {minimum}"
+        raise InputError(f"{arg}={value!r} must be {bound}, e.g. {1 if minimum else 0}")
+
+
 class _Config:
     """Shared behaviour: dask tokens, dicts for provenance attrs, ``replace``."""
 
@@ -54,9 +64,13 @@ class BlurConfig(_Config):
     ``"raw"``: the paper's baseline, bilinear with antialias (torch ``antialias=True``) and no Gaussian."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "sigma", tuple(float(s) for s in self.sigma))
+        hint = "must be positive numbers, one per band, e.g. (3.0, 2.9, 2.9, 3.4)"
+        try:
+            object.__setattr__(self, "sigma", tuple(float(s) for s in self.sigma))
+        except (TypeError, ValueError):
+            raise InputError(f"sigma={self.sigma!r} {hint}") from None
         if not self.sigma or any(not (s > 0) for s in self.sigma):
-            raise InputError(f"sigma={self.sigma!r} must be positive numbers, one per band, e.g. (3.0, 2.9, 2.9, 3.4)")
+            raise InputError(f"sigma={self.sigma!r} {hint}")
         if self.factor != 4:
             raise InputError(f"factor={self.factor!r} is not supported; SEN2NAIP uses factor=4 (2.5 m -> 10 m)")
         _choice("mode", self.mode, ("sen2naip", "raw"))
@@ -80,8 +94,7 @@ class NoiseConfig(_Config):
         _choice("noise", self.model, ("real", "gaussian", "none"))
         if not (self.sigma >= 0):
             raise InputError(f"sigma={self.sigma!r} must be >= 0 (relative noise sd, e.g. 0.012)")
-        if int(self.seed) != self.seed:
-            raise InputError(f"seed={self.seed!r} must be an integer")
+        _integer("seed", self.seed)
 
 
 @dataclass(frozen=True)
@@ -130,8 +143,8 @@ class HarmonizeConfig(_Config):
         _choice("quantize", self.quantize, ("none", "u8"))
         _choice("at", self.at, ("lr", "hr"))
         _choice("template", self.template, ("exact", "legacy"))
-        if int(self.batch_size) < 1:
-            raise InputError(f"batch_size={self.batch_size!r} must be >= 1")
+        _integer("seed", self.seed)
+        _integer("batch_size", self.batch_size, minimum=1)
 
     @property
     def label(self) -> str:

@@ -145,7 +145,7 @@ def blur_downsample(
     between neighbours, and LR chunks are the HR chunks / 4. ``y``/``x`` coordinates become the LR pixel
     centres; other coordinates and attrs (e.g. rioxarray CRS) are carried.
     """
-    cfg = BlurConfig(sigma=tuple(sigma), factor=factor, mode=mode)
+    cfg = BlurConfig(sigma=sigma, factor=factor, mode=mode)  # type: ignore[arg-type]  # validated there
     image = as_image(image, min_size=8, divisible=cfg.factor)
     if image.sizes["band"] != len(cfg.sigma):
         raise InputError(
