@@ -328,18 +328,40 @@ REAL_NOISE_VALUES = np.arange(-0.0101, 0.0101, 0.0002)
 REAL_NOISE_EDGES = np.arange(0, 0.5, 0.005)
 
 
-def noise_cdf_table(matrix: np.ndarray) -> np.ndarray:
-    """Flattened, strictly increasing inverse-CDF table: row r's CDF shifted by r (last entry exactly r+1)."""
+_EDGES_PADDED = np.concatenate(([-np.inf], REAL_NOISE_EDGES, [np.inf]))  # [r] = edge r-1, [r+1] = edge r
+_CELLS = 1024
+
+
+def noise_rows(v: np.ndarray) -> np.ndarray:
+    """``np.digitize(v, REAL_NOISE_EDGES)`` (rows 0..100), computed arithmetically and corrected exactly."""
+    v64 = v.astype(np.float64)
+    r = np.floor(v64 * 200.0)
+    np.clip(r, -1, 100, out=r)
+    r = np.nan_to_num(r, nan=-1).astype(np.intp) + 1
+    r -= _EDGES_PADDED[r] > v64
+    r += _EDGES_PADDED[r + 1] <= v64
+    return r
+
+
+def noise_cdf_table(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse-CDF tables of the reflectance-to-noise matrix.
+
+    Returns the flattened per-row CDFs ``(rows * cols,)`` (last entry of each row exactly 1) and, for each
+    row and each of 1024 equal cells of [0, 1], the first column whose CDF exceeds the cell's start: a
+    draw ``u`` then needs only a short forward scan from its cell's start instead of a binary search.
+    """
     p = np.asarray(matrix, dtype=np.float64)
     cdf = np.cumsum(p, axis=1)
     cdf /= cdf[:, -1:]
     cdf[:, -1] = 1.0
-    return (cdf + np.arange(p.shape[0])[:, None]).ravel()
+    grid = np.arange(_CELLS + 1) / _CELLS
+    starts = np.stack([np.searchsorted(row, grid, side="right") for row in cdf])
+    return cdf.ravel(), starts.ravel()
 
 
 def real_noise(
     lr: np.ndarray,
-    table: np.ndarray,
+    table: tuple[np.ndarray, np.ndarray],
     *,
     key: int,
     offset: Sequence[int] | None = None,
@@ -348,15 +370,22 @@ def real_noise(
     """Noise sampled per pixel from the reflectance-to-noise matrix (vectorised inverse CDF).
 
     Row ``np.digitize(v, REAL_NOISE_EDGES)``; a uniform ``u`` from the counter RNG picks the first support
-    value whose CDF exceeds ``u``. ``offset``/``global_shape`` place a block in its full array so the
-    uniforms depend on position only. NaN pixels get NaN noise.
+    value whose CDF exceeds ``u`` (the distribution of ``np.random.choice(values, p=P[row])``).
+    ``offset``/``global_shape`` place a block in its full array so the uniforms depend on position only.
+    NaN pixels get NaN noise.
     """
+    cdf, starts = table
     n_cols = REAL_NOISE_VALUES.size
-    u = _rng.uniform(key, lr.shape, offset=offset, global_shape=global_shape)
-    rows = np.digitize(lr, REAL_NOISE_EDGES)
-    idx = np.searchsorted(table, rows + u, side="right") - rows * n_cols
-    np.clip(idx, 0, n_cols - 1, out=idx)
-    out = REAL_NOISE_VALUES[idx].astype(np.float32)
+    u = _rng.uniform(key, lr.shape, offset=offset, global_shape=global_shape).ravel()
+    rows = noise_rows(lr).ravel()
+    base = rows * n_cols
+    pos = base + starts[rows * (_CELLS + 1) + (u * _CELLS).astype(np.intp)]
+    np.minimum(pos, base + n_cols - 1, out=pos)
+    active = np.flatnonzero(cdf[pos] <= u)
+    while active.size:  # at most a few steps: a cell spans few columns
+        pos[active] += 1
+        active = active[cdf[pos[active]] <= u[active]]
+    out = REAL_NOISE_VALUES[pos - base].astype(np.float32).reshape(lr.shape)
     if lr.dtype.kind == "f":
         out[np.isnan(lr)] = np.nan
     return out

@@ -125,3 +125,25 @@ def test_noise_none_returns_input_and_streams_differ():
     c = s2n.add_noise(as_da(lr), seed=5, stream="unet").values
     assert not np.array_equal(a, b)
     np.testing.assert_array_equal(a, c)
+
+
+def test_fast_row_lookup_equals_digitize():
+    rng = np.random.default_rng(4)
+    e32 = EDGES.astype(np.float32)
+    v = np.concatenate([rng.uniform(-0.1, 1.2, 50_000).astype(np.float32), e32, np.nextafter(e32, -1),
+                        np.nextafter(e32, 1), np.array([0, -0.0, 0.495, 0.49499997, 1e9, -1e9], np.float32)])
+    np.testing.assert_array_equal(_numpy.noise_rows(v), np.digitize(v, EDGES))
+
+
+def test_cell_table_sampler_equals_plain_inverse_cdf():
+    """The 1024-cell scan gives exactly the first column whose CDF exceeds u (a binary search's answer)."""
+    from sen2naip_xr import _rng
+
+    lr = np.random.default_rng(5).uniform(-0.02, 0.7, (4, 60, 70)).astype(np.float32)
+    table = _numpy.noise_cdf_table(noise_matrix())
+    out = _numpy.real_noise(lr, table, key=99)
+    cdf = table[0].reshape(101, 101)
+    u = _rng.uniform(99, lr.shape)
+    rows = np.digitize(lr, EDGES)
+    expected = np.array([np.searchsorted(cdf[r], x, side="right") for r, x in zip(rows.ravel(), u.ravel(), strict=True)])
+    np.testing.assert_array_equal(out.ravel(), VALUES[expected].astype(np.float32))
