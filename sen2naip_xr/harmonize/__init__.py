@@ -24,6 +24,7 @@ import xarray as xr
 from sen2naip_xr import _lift, _rng
 from sen2naip_xr._validate import as_image, check_values
 from sen2naip_xr.config import SEN2NAIP_SIGMA, HarmonizeConfig, Method
+from sen2naip_xr.errors import InputError
 from sen2naip_xr.harmonize import _numpy
 from sen2naip_xr.harmonize.weights import WEIGHTS, noise_matrix, vae_state, weight_path
 from sen2naip_xr.ops import _chain, provenance
@@ -40,7 +41,7 @@ def gamma_values(method: Literal["gamma_lognormal", "gamma_mvn"], percentile: fl
         return np.full(4, _numpy.gamma_lognormal(cfg.percentile))
     if cfg.method == "gamma_mvn":
         return _numpy.gamma_mvn(cfg.percentile, pooled=cfg.pooled)
-    raise ValueError(f"method={method!r} has no gamma; use 'gamma_lognormal' or 'gamma_mvn'")
+    raise InputError(f"method={method!r} has no gamma; use 'gamma_lognormal' or 'gamma_mvn'")
 
 
 def _to_10m(images: np.ndarray) -> np.ndarray:
@@ -149,5 +150,7 @@ def harmonize_with(image: xr.DataArray, cfg: HarmonizeConfig) -> xr.DataArray:
         return _lift.per_image(_unet_kernel, image_ok, op=f"harmonize-unet-{cfg.at}", token=cfg, attrs=attrs,
                                cfg=cfg, path=path)
     state = vae_state(cfg.weights)
+    if cfg.at == "lr":  # the histograms are taken at 10 m: at least 2x2 LR pixels
+        image = as_image(image, min_size=8)
     return _lift.per_image(_vae_kernel, image, op=f"harmonize-vae-{cfg.at}", token=cfg, attrs=attrs, cfg=cfg,
                            state=state)
