@@ -105,7 +105,13 @@ def read_asset(
         except SigningError as exc:
             raise AssetReadError(f"signing {href} failed: {exc}", stage="sign", reason=str(exc), href=href) from exc
         try:
-            return reader(url, **read_kw)
+            if attempt == 1:
+                return reader(url, **read_kw)
+            # GDAL remembers failed HTTP responses per URL: read this one past its cache
+            import rasterio
+
+            with rasterio.Env(CPL_VSIL_CURL_NON_CACHED=f"/vsicurl/{url}"):
+                return reader(url, **read_kw)
         except Exception as exc:  # rasterio, GDAL/curl, decoding: classified below
             last = exc
             kind = classify_error(exc)

@@ -498,7 +498,7 @@ class Stack:
         from sen2naip_xr.load import LoadConfig, RetryPolicy
 
         env = {"GDAL_HTTP_TIMEOUT": "2", "GDAL_HTTP_CONNECTTIMEOUT": "2", "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-               "GDAL_HTTP_MAX_RETRY": "0", "VSI_CACHE": "FALSE", "CPL_VSIL_CURL_CACHE_SIZE": "0"}
+               "GDAL_HTTP_MAX_RETRY": "0", "VSI_CACHE": "FALSE"}
         env.update(kw.pop("gdal_env", {}))
         kw.setdefault("retry", RetryPolicy(max_attempts=3, backoff_s=0.05, max_backoff_s=0.2, sign_retries=0))
         return LoadConfig(href_rewrite=self.assets.blob_rewrite(), gdal_env=env, **kw)
