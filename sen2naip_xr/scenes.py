@@ -13,6 +13,7 @@ import xarray as xr
 from scipy import ndimage
 
 from sen2naip_xr._const import BANDS, HR_RES
+from sen2naip_xr.errors import InputError
 
 #                 R     G     B     NIR
 _COVER = {
@@ -38,6 +39,8 @@ def _field(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np
 
 def make_scene(size: int = 1100, seed: int = 0) -> np.ndarray:
     """A ``(4, size, size)`` float32 NAIP-like reflectance array with values k/255."""
+    if not isinstance(size, (int, np.integer)) or size < 1:
+        raise InputError(f"size={size!r} must be a positive integer (pixels per side), e.g. 1100")
     rng = np.random.default_rng(seed)
     shape = (size, size)
     img = np.empty((4, size, size), np.float32)
@@ -64,9 +67,9 @@ def make_scene(size: int = 1100, seed: int = 0) -> np.ndarray:
         dist = np.abs((xx - size / 2) * np.sin(ang) - (yy - size / 2) * np.cos(ang) - off)
         road = dist < rng.uniform(2, 4)
         img[:, road] = np.array(_COVER["road"], np.float32)[:, None]
-    # buildings: bright roofs with a shadow to the south-east
-    for _ in range(max(4, size // 60)):
-        h, w = rng.integers(6, 18, 2)
+    # buildings: bright roofs with a shadow to the south-east (clipped to fit scenes under 22 pixels)
+    for _ in range(max(4, size // 60) if size > 5 else 0):
+        h, w = np.minimum(rng.integers(6, 18, 2), size - 5)
         y0, x0 = rng.integers(0, size - h - 4), rng.integers(0, size - w - 4)
         img[:, y0 + 3:y0 + h + 3, x0 + 3:x0 + w + 3] = np.array(_COVER["shadow"], np.float32)[:, None, None]
         roof = np.array(_COVER["roof"], np.float32) + rng.normal(0, 0.05, 4).astype(np.float32)
