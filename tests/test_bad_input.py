@@ -564,3 +564,24 @@ def test_weights_without_the_distribution(monkeypatch, no_weights_env):
     with raises("opensr-degradation is not installed", "$SEN2NAIP_XR_WEIGHTS is unset", INSTALL,
                 "model_unet.pt, model_vae.pt, model_noise.pt", cls=WeightsError):
         s2n.weight_path("vae")
+
+
+# --------------------------------------------------------------------------------------------------
+# the embedded example
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [1, 5, 6, 16, 21])
+def test_small_example_images(size):
+    """Documented: any positive size works (tiny scenes have fewer features), values are k/255."""
+    da = s2n.example_image(size=size, seed=4)
+    assert da.shape == (4, size, size) and da.dtype == np.float32
+    levels = da.values * 255
+    np.testing.assert_allclose(levels, np.round(levels), atol=1e-4)
+    assert 0 <= float(da.min()) and float(da.max()) <= 1
+
+
+@pytest.mark.parametrize("size", [0, -4, 2.5])
+def test_bad_example_image_size(size):
+    with raises(f"size={size!r}", "positive integer", "e.g. 1100"):
+        s2n.example_image(size=size)
