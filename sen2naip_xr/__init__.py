@@ -23,6 +23,7 @@ from sen2naip_xr._const import BANDS
 from sen2naip_xr.config import (
     BlurConfig,
     DegradationConfig,
+    DegradationModel,
     HarmonizeConfig,
     NoiseConfig,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "NoiseConfig",
     "HarmonizeConfig",
     "DegradationConfig",
+    "DegradationModel",
     "Sen2NaipError",
     "InputError",
     "WeightsError",

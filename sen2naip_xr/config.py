@@ -21,6 +21,16 @@ _ALIASES = {"raw": "identity", "gamma_multivariate_normal": "gamma_mvn",
 
 #: Per-band Gaussian sigma (R, G, B, NIR) of the published SEN2NAIP blur model, in HR pixels.
 SEN2NAIP_SIGMA: tuple[float, ...] = (3.0, 2.9, 2.9, 3.4)
+#: Published lognormal gamma model (scipy ``lognorm(s, loc, scale)``), opensr-degradation 1.0.1.
+PUBLISHED_LOGNORMAL: tuple[float, float, float] = (0.08328806939205786, -0.5100939882738114, 0.890445913241666)
+#: Published multivariate normal gamma model (R, G, B, NIR), opensr-degradation 1.0.1.
+PUBLISHED_MVN_MEAN: tuple[float, ...] = (0.33212655, 0.32608668, 0.35346831, 0.45705735)
+PUBLISHED_MVN_COV: tuple[tuple[float, ...], ...] = (
+    (0.0059202, 0.00507745, 0.00445213, 0.00364854),
+    (0.00507745, 0.00494151, 0.00445722, 0.00381408),
+    (0.00445213, 0.00445722, 0.00485922, 0.00329423),
+    (0.00364854, 0.00381408, 0.00329423, 0.01427048),
+)
 
 
 def _choice(arg: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -157,6 +167,70 @@ class HarmonizeConfig(_Config):
         return self.method
 
 
+def _matrix(value) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(float(v) for v in row) for row in value)
+
+
+@dataclass(frozen=True)
+class DegradationModel(_Config):
+    """Parameters of the degradation model: the published ones by default, or fitted from cross-sensor
+    pairs (``sen2naip-xr fit``). Saved and read as JSON with :meth:`save` / :meth:`load`."""
+
+    lognormal: tuple[float, float, float] = PUBLISHED_LOGNORMAL
+    """gamma_lognormal: scipy ``lognorm`` parameters (s, loc, scale) of the gamma distribution."""
+    mvn_mean: tuple[float, ...] = PUBLISHED_MVN_MEAN
+    """gamma_mvn: mean of the per-band (R, G, B, NIR) gamma vector."""
+    mvn_cov: tuple[tuple[float, ...], ...] = PUBLISHED_MVN_COV
+    """gamma_mvn: 4x4 covariance of the gamma vector."""
+    sigma: tuple[float, ...] = SEN2NAIP_SIGMA
+    """Gaussian blur sigma per band, in HR (2.5 m) pixels."""
+    noise_matrix: tuple[tuple[float, ...], ...] | None = None
+    """101x101 reflectance-to-noise matrix (rows: ``np.digitize(v, arange(0, 0.5, 0.005))``; columns: noise
+    values ``arange(-0.0101, 0.0101, 0.0002)``); None: the published ``model_noise.pt``."""
+    source: str = "published"
+    """Where the parameters come from (e.g. ``published``, or the store they were fitted on)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lognormal", tuple(float(v) for v in self.lognormal))
+        object.__setattr__(self, "mvn_mean", tuple(float(v) for v in self.mvn_mean))
+        object.__setattr__(self, "mvn_cov", _matrix(self.mvn_cov))
+        object.__setattr__(self, "sigma", tuple(float(v) for v in self.sigma))
+        if len(self.lognormal) != 3:
+            raise InputError(f"lognormal={self.lognormal!r} must be (s, loc, scale)")
+        n = len(self.mvn_mean)
+        if len(self.mvn_cov) != n or any(len(r) != n for r in self.mvn_cov):
+            raise InputError(f"mvn_cov must be {n}x{n} to match mvn_mean={self.mvn_mean!r}")
+        if any(not (s > 0) for s in self.sigma):
+            raise InputError(f"sigma={self.sigma!r} must be positive, one per band")
+        if self.noise_matrix is not None:
+            m = _matrix(self.noise_matrix)
+            if len(m) != 101 or any(len(r) != 101 for r in m) or any(abs(sum(r) - 1) > 1e-6 for r in m):
+                raise InputError("noise_matrix must be 101x101 with rows summing to 1 (see DegradationModel docs)")
+            object.__setattr__(self, "noise_matrix", m)
+
+    def save(self, path) -> None:
+        """Write the model as JSON."""
+        from pathlib import Path
+
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+
+    @classmethod
+    def load(cls, path) -> DegradationModel:
+        """Read a model written by :meth:`save` (or by ``sen2naip-xr fit --out model.json``)."""
+        from pathlib import Path
+
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"model={str(path)!r} is not a readable model JSON ({exc}); write one with "
+                             "`sen2naip-xr fit STORE --out model.json`") from exc
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - fields)
+        if unknown:
+            raise InputError(f"model={str(path)!r} has unknown keys {unknown}; expected {sorted(fields)}")
+        return cls(**data)
+
+
 @dataclass(frozen=True)
 class DegradationConfig(_Config):
     """The whole degradation model: every harmonization variant, then blur/downsample and noise."""
@@ -167,6 +241,8 @@ class DegradationConfig(_Config):
     """Blur + downsample."""
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     """LR noise."""
+    model: DegradationModel = field(default_factory=DegradationModel)
+    """Distribution parameters of the gamma methods and the noise matrix (published by default)."""
 
     def __post_init__(self) -> None:
         labels = [m.label for m in self.methods]

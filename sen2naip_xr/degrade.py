@@ -15,9 +15,9 @@ import xarray as xr
 
 from sen2naip_xr._validate import as_image
 from sen2naip_xr.config import (
-    SEN2NAIP_SIGMA,
     BlurConfig,
     DegradationConfig,
+    DegradationModel,
     HarmonizeConfig,
     NoiseConfig,
 )
@@ -45,16 +45,23 @@ def build_config(
     noise: Literal["real", "gaussian", "none"] | None = "real",
     noise_sigma: float = 0.012,
     seed: int = 0,
-    sigma: Sequence[float] = SEN2NAIP_SIGMA,
+    sigma: Sequence[float] | None = None,
     blur_mode: Literal["sen2naip", "raw"] = "sen2naip",
     device: str = "auto",
     batch_size: int = 16,
     weights: str | os.PathLike | None = None,
+    model: DegradationModel | str | os.PathLike | None = None,
 ) -> DegradationConfig:
     """A :class:`DegradationConfig` from the keyword options of :func:`degrade` (the CLI uses it too).
 
-    A gamma method given by name expands to one variant per entry of ``percentiles``.
+    A gamma method given by name expands to one variant per entry of ``percentiles``. ``model`` (a
+    :class:`DegradationModel` or the path of its JSON) gives the gamma distributions, the blur sigmas
+    (unless ``sigma`` is passed) and the noise matrix; by default the published ones.
     """
+    if model is None:
+        model = DegradationModel()
+    elif not isinstance(model, DegradationModel):
+        model = DegradationModel.load(model)
     if isinstance(methods, str):
         methods = [methods]
     variants: list[HarmonizeConfig] = []
@@ -71,8 +78,9 @@ def build_config(
             variants.append(base)
     return DegradationConfig(
         methods=tuple(variants),
-        blur=BlurConfig(sigma=tuple(sigma), mode=blur_mode),
+        blur=BlurConfig(sigma=tuple(model.sigma if sigma is None else sigma), mode=blur_mode),
         noise=NoiseConfig(model=noise or "none", sigma=noise_sigma, seed=seed),
+        model=model,
     )
 
 
@@ -87,11 +95,12 @@ def degrade(
     noise: Literal["real", "gaussian", "none"] | None = "real",
     noise_sigma: float = 0.012,
     seed: int = 0,
-    sigma: Sequence[float] = SEN2NAIP_SIGMA,
+    sigma: Sequence[float] | None = None,
     blur_mode: Literal["sen2naip", "raw"] = "sen2naip",
     device: str = "auto",
     batch_size: int = 16,
     weights: str | os.PathLike | None = None,
+    model: DegradationModel | str | os.PathLike | None = None,
     include_hr: bool = True,
 ) -> xr.Dataset:
     """Degrade NAIP into Sentinel-2-like images with every requested harmonization method.
@@ -106,6 +115,10 @@ def degrade(
     noise, noise_sigma, seed
         LR noise model (``"real"`` matrix, ``"gaussian"`` with sd ``noise_sigma`` x band RMS, or ``"none"``)
         and the seed. Each method's noise stream derives from (seed, method label, position).
+    sigma, model
+        Blur sigma per band (default: the model's, 3.0/2.9/2.9/3.4 published); ``model`` is a fitted
+        :class:`DegradationModel` (or its JSON path) replacing the published gamma distributions, sigmas
+        and noise matrix.
     include_hr
         Also return the harmonized HR images (one copy of the input per variant). The synthetic dataset
         stores only LR and histograms, so the pipeline turns this off.
@@ -118,7 +131,7 @@ def degrade(
     """
     cfg = build_config(methods, percentiles=percentiles, pooled=pooled, at=at, sample=sample, noise=noise,
                        noise_sigma=noise_sigma, seed=seed, sigma=sigma, blur_mode=blur_mode, device=device,
-                       batch_size=batch_size, weights=weights)
+                       batch_size=batch_size, weights=weights, model=model)
     return degrade_with(image, cfg, include_hr=include_hr)
 
 
@@ -127,10 +140,10 @@ def degrade_with(image: xr.DataArray, cfg: DegradationConfig, *, include_hr: boo
     image = as_image(image, bands=len(cfg.blur.sigma), min_size=8, divisible=cfg.blur.factor)
     hrs, lrs = [], []
     for variant in cfg.methods:
-        hr = harmonize_with(image, variant)
+        hr = harmonize_with(image, variant, model=cfg.model)
         lr = blur_downsample(hr, cfg.blur.sigma, cfg.blur.factor, cfg.blur.mode)
         lr = add_noise(lr, cfg.noise.model, seed=cfg.noise.seed, sigma=cfg.noise.sigma, stream=variant.label,
-                       weights=variant.weights)
+                       weights=variant.weights, matrix=cfg.model.noise_matrix)
         hrs.append(hr)
         lrs.append(lr.rename(LR_DIMS))
     labels = [v.label for v in cfg.methods]

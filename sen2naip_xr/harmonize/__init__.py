@@ -23,7 +23,7 @@ import xarray as xr
 
 from sen2naip_xr import _lift, _rng
 from sen2naip_xr._validate import as_image, check_values
-from sen2naip_xr.config import SEN2NAIP_SIGMA, HarmonizeConfig, Method
+from sen2naip_xr.config import SEN2NAIP_SIGMA, DegradationModel, HarmonizeConfig, Method
 from sen2naip_xr.errors import InputError
 from sen2naip_xr.harmonize import _numpy
 from sen2naip_xr.harmonize.weights import WEIGHTS, noise_matrix, vae_state, weight_path
@@ -34,13 +34,15 @@ __all__ = ["harmonize", "gamma_values", "vae_distribution", "weight_path", "nois
 
 
 def gamma_values(method: Literal["gamma_lognormal", "gamma_mvn"], percentile: float = 50.0, *,
-                 pooled: bool = False) -> np.ndarray:
-    """The per-band (R, G, B, NIR) gammas that ``harmonize`` applies for a gamma method and percentile."""
+                 pooled: bool = False, model: DegradationModel | None = None) -> np.ndarray:
+    """The per-band (R, G, B, NIR) gammas that ``harmonize`` applies for a gamma method and percentile,
+    from the published distributions or those of a fitted ``model``."""
     cfg = HarmonizeConfig(method=method, percentile=percentile, pooled=pooled)
+    model = model or DegradationModel()
     if cfg.method == "gamma_lognormal":
-        return np.full(4, _numpy.gamma_lognormal(cfg.percentile))
+        return np.full(4, _numpy.gamma_lognormal(cfg.percentile, *model.lognormal))
     if cfg.method == "gamma_mvn":
-        return _numpy.gamma_mvn(cfg.percentile, pooled=cfg.pooled)
+        return _numpy.gamma_mvn(cfg.percentile, pooled=cfg.pooled, mean=model.mvn_mean, cov=model.mvn_cov)
     raise InputError(f"method={method!r} has no gamma; use 'gamma_lognormal' or 'gamma_mvn'")
 
 
@@ -111,22 +113,23 @@ def harmonize(
     device: str = "auto",
     batch_size: int = 16,
     weights: str | os.PathLike | None = None,
+    model: DegradationModel | None = None,
 ) -> xr.DataArray:
     """Harmonize NAIP reflectance (dims ``(..., band, y, x)``, bands R,G,B,NIR in [0, 1]) to S2 reflectance.
 
     See the module docstring for the methods and :class:`~sen2naip_xr.config.HarmonizeConfig` for every
-    option. Dask inputs stay lazy: gamma is elementwise on any chunking; the networks get whole images,
+    option; ``model`` replaces the published gamma distributions by fitted ones. Dask inputs stay lazy: gamma is elementwise on any chunking; the networks get whole images,
     batched over the leading dims of each chunk. Images must be complete (no NaN) and in [0, 1]; for dask
     data that is checked when the tasks run.
     """
     cfg = HarmonizeConfig(method=method, percentile=percentile, pooled=pooled, gamma=gamma, quantize=quantize, at=at,
                           sample=sample, template=template, seed=seed, device=device, batch_size=batch_size,
                           weights=None if weights is None else str(weights))
-    return harmonize_with(image, cfg)
+    return harmonize_with(image, cfg, model=model)
 
 
-def harmonize_with(image: xr.DataArray, cfg: HarmonizeConfig) -> xr.DataArray:
-    """:func:`harmonize` driven by a :class:`~sen2naip_xr.config.HarmonizeConfig`."""
+def harmonize_with(image: xr.DataArray, cfg: HarmonizeConfig, *, model: DegradationModel | None = None) -> xr.DataArray:
+    """:func:`harmonize` driven by a :class:`~sen2naip_xr.config.HarmonizeConfig` (and a fitted model)."""
     image = as_image(image, bands=4)
     attrs = _chain(image, provenance("harmonize", **cfg.to_dict()))
     if cfg.method == "identity":
@@ -138,7 +141,7 @@ def harmonize_with(image: xr.DataArray, cfg: HarmonizeConfig) -> xr.DataArray:
         if cfg.gamma is not None:
             gam = np.broadcast_to(np.asarray(cfg.gamma, dtype=np.float64), (4,)).copy()
         else:
-            gam = gamma_values(cfg.method, cfg.percentile, pooled=cfg.pooled)  # type: ignore[arg-type]
+            gam = gamma_values(cfg.method, cfg.percentile, pooled=cfg.pooled, model=model)  # type: ignore[arg-type]
         return _lift.pointwise(_numpy.apply_gamma, image, op=f"harmonize-{cfg.label}", token=(cfg, gam.tolist()),
                                attrs=attrs, gamma=gam, quantize=cfg.quantize)
     if cfg.method == "unet":

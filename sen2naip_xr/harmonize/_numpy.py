@@ -11,15 +11,11 @@ from functools import lru_cache
 import numpy as np
 from scipy import optimize, stats
 
-# Published statistical models (opensr_degradation/naipd/harmonization.py)
-LOGNORMAL = {"s": 0.08328806939205786, "loc": -0.5100939882738114, "scale": 0.890445913241666}
-MVN_MEAN = np.array([0.33212655, 0.32608668, 0.35346831, 0.45705735])
-MVN_COV = np.array([
-    [0.0059202, 0.00507745, 0.00445213, 0.00364854],
-    [0.00507745, 0.00494151, 0.00445722, 0.00381408],
-    [0.00445213, 0.00445722, 0.00485922, 0.00329423],
-    [0.00364854, 0.00381408, 0.00329423, 0.01427048],
-])
+from sen2naip_xr.config import PUBLISHED_LOGNORMAL, PUBLISHED_MVN_COV, PUBLISHED_MVN_MEAN
+
+LOGNORMAL = dict(zip(("s", "loc", "scale"), PUBLISHED_LOGNORMAL, strict=True))
+MVN_MEAN = np.array(PUBLISHED_MVN_MEAN)
+MVN_COV = np.array(PUBLISHED_MVN_COV)
 HIST_BINS = 120
 VAE_ZERO_BELOW = 0.005
 

@@ -181,6 +181,7 @@ def add_noise(
     sigma: float = 0.012,
     stream: str = "",
     weights: str | os.PathLike | None = None,
+    matrix: Any = None,
 ) -> xr.DataArray:
     """Add sensor noise to an LR (10 m) image.
 
@@ -189,7 +190,8 @@ def add_noise(
     ``model="gaussian"`` draws N(0, ``sigma`` x RMS of the band) (the paper's sigma 0.012; the reference code
     uses 0.025). Random numbers derive from (``seed``, ``stream``, element position), so results are the
     same bytes whatever the chunking or scheduler; pass a different ``stream`` (e.g. the method label) for
-    independent noise on several variants.
+    independent noise on several variants. ``matrix`` replaces the published 101x101 matrix (e.g. a fitted
+    one, :class:`~sen2naip_xr.config.DegradationModel`).
     """
     cfg = NoiseConfig(model=model, sigma=sigma, seed=seed)
     lr = as_image(lr, arg="lr")
@@ -200,12 +202,12 @@ def add_noise(
     if cfg.model == "real":
         from sen2naip_xr.harmonize.weights import noise_matrix
 
-        table = _numpy.noise_cdf_table(noise_matrix(weights))
+        table = _numpy.noise_cdf_table(noise_matrix(weights) if matrix is None else np.asarray(matrix, np.float64))
 
         def real(block, *, offset, global_shape):
             return block + _numpy.real_noise(block, table, key=key, offset=offset, global_shape=global_shape)
 
-        return _lift.positional(real, lr, op="noise-real", token=(cfg, stream, key), attrs=attrs)
+        return _lift.positional(real, lr, op="noise-real", token=(cfg, stream, key, table[0].tobytes()), attrs=attrs)
 
     def gaussian(block, *, offset, global_shape):
         rms = _numpy.band_rms(block)

@@ -1,0 +1,102 @@
+"""Technical validation: how close S2-like images are to real Sentinel-2 (the paper's Table 2).
+
+Each metric is computed per image (and band) over its valid pixels, then averaged over images, as the paper
+does. Inputs are DataArrays ``(..., band, y, x)`` of the same shape (e.g. S2-like vs S2 at 10 m); NaN marks
+pixels to ignore (clouds, nodata). Reductions are plain xarray reductions, so dask inputs stay lazy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from sen2naip_xr._validate import as_image
+from sen2naip_xr.errors import InputError
+
+__all__ = ["pearson", "spectral_angle", "pbias", "mae", "rmse", "METRICS", "compare", "validation_table"]
+
+SPATIAL = ("y", "x")
+
+
+def _pair(sim: xr.DataArray, obs: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    sim, obs = as_image(sim, arg="sim"), as_image(obs, arg="obs")
+    if sim.sizes["y"] != obs.sizes["y"] or sim.sizes["x"] != obs.sizes["x"]:
+        raise InputError(f"sim is {sim.sizes['y']}x{sim.sizes['x']} but obs is {obs.sizes['y']}x{obs.sizes['x']}; "
+                         "compare images on the same grid (e.g. S2-like LR against S2 at 10 m)")
+    # compare on positions, not on coordinate values (S2-like and S2 grids may carry different coords)
+    sim = sim.drop_vars([c for c in ("y", "x") if c in sim.coords])
+    obs = obs.drop_vars([c for c in ("y", "x") if c in obs.coords])
+    valid = sim.notnull() & obs.notnull()
+    return sim.where(valid), obs.where(valid)
+
+
+def pearson(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
+    """Pearson correlation per image and band, over valid pixels."""
+    s, o = _pair(sim, obs)
+    ds, do = s - s.mean(SPATIAL), o - o.mean(SPATIAL)
+    return (ds * do).sum(SPATIAL) / np.sqrt((ds**2).sum(SPATIAL) * (do**2).sum(SPATIAL))
+
+
+def spectral_angle(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
+    """Mean spectral angle (degrees) per image: the angle between the 4-band vectors of each pixel."""
+    s, o = _pair(sim, obs)
+    dot = (s * o).sum("band", skipna=False)
+    norm = np.sqrt((s**2).sum("band", skipna=False) * (o**2).sum("band", skipna=False))
+    cos = (dot / norm).clip(-1, 1)
+    return np.degrees(np.arccos(cos)).mean(SPATIAL)
+
+
+def pbias(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
+    """Percent bias per image and band: 100 * sum(sim - obs) / sum(obs)."""
+    s, o = _pair(sim, obs)
+    return 100.0 * (s - o).sum(SPATIAL) / o.sum(SPATIAL)
+
+
+def mae(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
+    """Mean absolute error per image and band."""
+    s, o = _pair(sim, obs)
+    return abs(s - o).mean(SPATIAL)
+
+
+def rmse(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
+    """Root mean square error per image and band."""
+    s, o = _pair(sim, obs)
+    return np.sqrt(((s - o) ** 2).mean(SPATIAL))
+
+
+METRICS = {"pearson": pearson, "sad_deg": spectral_angle, "pbias_pct": pbias, "mae": mae, "rmse": rmse}
+
+
+def compare(sim: xr.DataArray, obs: xr.DataArray, *, image_dims: Sequence[str] | None = None) -> xr.Dataset:
+    """Every metric per image (band-averaged where per band), lazily: a Dataset of ``(image dims...)``."""
+    out = {}
+    for name, func in METRICS.items():
+        v = func(sim, obs)
+        out[name] = v.mean("band") if "band" in v.dims else v
+    ds = xr.Dataset(out)
+    if image_dims is not None:
+        extra = [d for d in ds.dims if d not in image_dims]
+        if extra:
+            raise InputError(f"image_dims={list(image_dims)} misses dims {extra} of the inputs")
+    return ds
+
+
+def validation_table(per_image: xr.Dataset, *, by: str = "harmonizer") -> pd.DataFrame:
+    """Table-2-style summary: each metric averaged over images (mean and sd), one row per ``by`` value."""
+    per_image = per_image.compute()
+    if by not in per_image.dims:
+        per_image = per_image.expand_dims({by: ["all"]})
+    rows = []
+    for label in per_image[by].values:
+        one = per_image.sel({by: label})
+        row: dict[str, object] = {by: str(label), "n_images": int(np.isfinite(one["mae"]).sum())}
+        for name in METRICS:
+            vals = np.asarray(one[name].values, dtype=np.float64).ravel()
+            vals = vals[np.isfinite(vals)]
+            row[name] = float(vals.mean()) if vals.size else np.nan
+            row[f"{name}_sd"] = float(vals.std()) if vals.size else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
