@@ -60,3 +60,109 @@ def degradation_figure(naip: xr.DataArray, ds: xr.Dataset, path: str | Path, *, 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+_BAND_COLORS = {"red": "tab:red", "green": "tab:green", "blue": "tab:blue", "nir": "tab:purple"}
+
+
+def gamma_density_figure(fit, path: str | Path, *, published=None) -> Path:
+    """The paper's Fig. 4: density of the optimal gamma per band, the fitted normal and its KS statistic."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy import stats
+
+    from sen2naip_xr.config import DegradationModel
+
+    published = published or DegradationModel()
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.2), sharey=False)
+    for k, (band, ax) in enumerate(zip(fit.gammas.columns, axes, strict=True)):
+        g = fit.gammas[band].dropna().to_numpy()
+        mean, sd = fit.model.mvn_mean[k], float(np.sqrt(fit.model.mvn_cov[k][k]))
+        grid = np.linspace(min(g.min(), mean - 4 * sd) - 0.02, max(g.max(), mean + 4 * sd) + 0.02, 200)
+        ax.hist(g, bins=max(5, len(g) // 3), density=True, color=_BAND_COLORS.get(band, "gray"), alpha=0.4,
+                label=f"optimal gamma (n={len(g)})")
+        ax.plot(grid, stats.norm.pdf(grid, mean, sd), color="k", label=f"fitted N({mean:.3f}, {sd:.3f})")
+        pm, ps = published.mvn_mean[k], float(np.sqrt(published.mvn_cov[k][k]))
+        ax.plot(grid, stats.norm.pdf(grid, pm, ps), color="gray", ls="--", label="published marginal")
+        ax.set_title(f"{band}: KS = {fit.ks[band]['statistic']:.3f}", fontsize=9)
+        ax.set_xlabel("gamma", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def sigma_sweep_figure(fit, path: str | Path, *, truth=None) -> Path:
+    """The paper's Fig. 6: MAE between blurred NAIP and S2 against the Gaussian sigma, per band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sen2naip_xr.config import SEN2NAIP_SIGMA
+
+    curves = fit.sigma_curves
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for k, band in enumerate(curves.band.values):
+        c = curves.sel(band=band)
+        color = _BAND_COLORS.get(str(band), "gray")
+        ax.plot(c.sigma, c, color=color, label=f"{band}: sigma = {fit.model.sigma[k]:.1f}")
+        ax.axvline(fit.model.sigma[k], color=color, ls=":", lw=1)
+        if truth is not None:
+            ax.plot([truth[k]], [float(c.min())], marker="*", color=color, ms=10)
+    ax.plot([], [], ls=":", color="k", label="fitted minimum")
+    ax.plot(SEN2NAIP_SIGMA, [float(curves.min())] * 4, "kx", label="published sigmas")
+    if truth is not None:
+        ax.plot([], [], "k*", ls="", label="known truth")
+    ax.set_xlabel("Gaussian sigma (2.5 m pixels)")
+    ax.set_ylabel("MAE vs Sentinel-2")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def comparison_figure(s2: xr.DataArray, s2like: xr.DataArray, path: str | Path, *, max_rows: int = 3,
+                      image_dim: str = "pair", by: str = "harmonizer") -> Path:
+    """The paper's Fig. 9: real S2 beside the S2-like image of every harmonizer, with band histograms.
+
+    ``s2`` is ``(image_dim, band, y, x)``; ``s2like`` is ``(by, image_dim, band, y, x)`` on the same grid.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [str(v) for v in s2like[by].values]
+    n = min(max_rows, s2.sizes[image_dim])
+    ncol = len(labels) + 1
+    fig, axes = plt.subplots(2 * n, ncol, figsize=(2.5 * ncol, 3.6 * n), squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 1] * n})
+    for i in range(n):
+        obs = s2.isel({image_dim: i}).values
+        sims = [s2like.sel({by: lab}).isel({image_dim: i}).values for lab in labels]
+        lo, hi = _stretch([obs])
+        for k, (name, img) in enumerate([("Sentinel-2", obs)] + list(zip(labels, sims, strict=True))):
+            ax, axh = axes[2 * i, k], axes[2 * i + 1, k]
+            ax.imshow(_rgb(img, lo, hi))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=9)
+            for b, c in enumerate(_BAND_COLORS.values()):
+                vals = img[b].ravel()
+                axh.hist(vals[np.isfinite(vals)], bins=60, range=(0, 0.6), histtype="step", color=c)
+            axh.set_yticks([])
+            axh.tick_params(labelsize=6)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

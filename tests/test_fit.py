@@ -106,3 +106,16 @@ def test_bad_inputs_are_clear():
         s2n.DegradationModel.load("/nonexistent/model.json")
     with pytest.raises(s2n.InputError, match="101x101"):
         s2n.DegradationModel(noise_matrix=np.eye(3))
+
+
+def test_fit_figures_are_pngs(truth_pairs, tmp_path):
+    from sen2naip_xr.figures import comparison_figure, gamma_density_figure, sigma_sweep_figure
+
+    naip, s2, _, _ = truth_pairs
+    res = fit_model(naip, s2, noise=False)
+    for func, name in [(gamma_density_figure, "fig4.png"), (sigma_sweep_figure, "fig6.png")]:
+        out = func(res, tmp_path / name)
+        assert out.read_bytes()[:4] == b"\x89PNG"
+    sims = s2n.degrade(naip, ["identity", "gamma_mvn"], noise="none", model=res.model, include_hr=False)
+    out = comparison_figure(s2, sims.lr.rename(y_lr="y", x_lr="x"), tmp_path / "fig9.png")
+    assert out.stat().st_size > 10_000
