@@ -137,6 +137,9 @@ class HarmonizeConfig(_Config):
     """Images per network forward pass."""
     weights: str | None = None
     """Folder with the model files; default: the installed opensr-degradation wheel or ``SEN2NAIP_XR_WEIGHTS``."""
+    checkpoint: str | None = None
+    """Networks: a user-trained model file (``sen2naip_xr.train``) used instead of the published weights:
+    TorchScript for ``unet``, a state dict for ``vae``. Not checksummed."""
 
     def __post_init__(self) -> None:
         method = _ALIASES.get(self.method, self.method)

@@ -78,7 +78,7 @@ def build_config(
             variants.append(base)
     return DegradationConfig(
         methods=tuple(variants),
-        blur=BlurConfig(sigma=tuple(model.sigma if sigma is None else sigma), mode=blur_mode),
+        blur=BlurConfig(sigma=model.sigma if sigma is None else sigma, mode=blur_mode),  # type: ignore[arg-type]
         noise=NoiseConfig(model=noise or "none", sigma=noise_sigma, seed=seed),
         model=model,
     )

@@ -16,6 +16,8 @@ Methods (``harmonize(image, method=...)``):
 from __future__ import annotations
 
 import os
+from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -24,7 +26,7 @@ import xarray as xr
 from sen2naip_xr import _lift, _rng
 from sen2naip_xr._validate import as_image, check_values
 from sen2naip_xr.config import SEN2NAIP_SIGMA, DegradationModel, HarmonizeConfig, Method
-from sen2naip_xr.errors import InputError
+from sen2naip_xr.errors import InputError, WeightsError
 from sen2naip_xr.harmonize import _numpy
 from sen2naip_xr.harmonize.weights import WEIGHTS, noise_matrix, vae_state, weight_path
 from sen2naip_xr.ops import _chain, provenance
@@ -44,6 +46,27 @@ def gamma_values(method: Literal["gamma_lognormal", "gamma_mvn"], percentile: fl
     if cfg.method == "gamma_mvn":
         return _numpy.gamma_mvn(cfg.percentile, pooled=cfg.pooled, mean=model.mvn_mean, cov=model.mvn_cov)
     raise InputError(f"method={method!r} has no gamma; use 'gamma_lognormal' or 'gamma_mvn'")
+
+
+def _checkpoint(path: str) -> str:
+    if not Path(path).is_file():
+        raise WeightsError(f"checkpoint={path!r} does not exist; pass a file written by sen2naip_xr.train")
+    return str(Path(path).resolve())
+
+
+@lru_cache(maxsize=8)
+def _vae_checkpoint(path: str) -> dict:
+    from sen2naip_xr.harmonize import _torchfile
+
+    try:
+        state = dict(_torchfile.load(path))
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise WeightsError(f"checkpoint={path!r} is not a VAE state dict ({exc}); write one with "
+                           "sen2naip_xr.train.train_vae") from exc
+    missing = {"encoder.1.weight", "encoder.3.weight", "decoder.0.weight", "decoder.2.weight"} - set(state)
+    if missing:
+        raise WeightsError(f"checkpoint={path!r} lacks VAE keys {sorted(missing)}")
+    return state
 
 
 def _to_10m(images: np.ndarray) -> np.ndarray:
@@ -113,6 +136,7 @@ def harmonize(
     device: str = "auto",
     batch_size: int = 16,
     weights: str | os.PathLike | None = None,
+    checkpoint: str | os.PathLike | None = None,
     model: DegradationModel | None = None,
 ) -> xr.DataArray:
     """Harmonize NAIP reflectance (dims ``(..., band, y, x)``, bands R,G,B,NIR in [0, 1]) to S2 reflectance.
@@ -124,7 +148,8 @@ def harmonize(
     """
     cfg = HarmonizeConfig(method=method, percentile=percentile, pooled=pooled, gamma=gamma, quantize=quantize, at=at,
                           sample=sample, template=template, seed=seed, device=device, batch_size=batch_size,
-                          weights=None if weights is None else str(weights))
+                          weights=None if weights is None else str(weights),
+                          checkpoint=None if checkpoint is None else str(checkpoint))
     return harmonize_with(image, cfg, model=model)
 
 
@@ -145,14 +170,17 @@ def harmonize_with(image: xr.DataArray, cfg: HarmonizeConfig, *, model: Degradat
         return _lift.pointwise(_numpy.apply_gamma, image, op=f"harmonize-{cfg.label}", token=(cfg, gam.tolist()),
                                attrs=attrs, gamma=gam, quantize=cfg.quantize)
     if cfg.method == "unet":
-        path = str(weight_path("unet", cfg.weights))
+        from sen2naip_xr.harmonize._torch import require_torch
+
+        require_torch()  # fail while building the graph, not inside a task
+        path = _checkpoint(cfg.checkpoint) if cfg.checkpoint else str(weight_path("unet", cfg.weights))
         if cfg.at == "hr":
             image_ok = image
         else:
             image_ok = as_image(image, min_size=8)
         return _lift.per_image(_unet_kernel, image_ok, op=f"harmonize-unet-{cfg.at}", token=cfg, attrs=attrs,
                                cfg=cfg, path=path)
-    state = vae_state(cfg.weights)
+    state = _vae_checkpoint(_checkpoint(cfg.checkpoint)) if cfg.checkpoint else vae_state(cfg.weights)
     if cfg.at == "lr":  # the histograms are taken at 10 m: at least 2x2 LR pixels
         image = as_image(image, min_size=8)
     return _lift.per_image(_vae_kernel, image, op=f"harmonize-vae-{cfg.at}", token=cfg, attrs=attrs, cfg=cfg,
