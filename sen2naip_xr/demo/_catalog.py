@@ -52,7 +52,7 @@ class DemoTruth:
     """Per-band gamma (R, G, B, NIR): S2 = NAIP ** (1 / gamma)."""
     sigma: tuple[float, ...] = (3.2, 2.8, 2.6, 3.6)
     """Per-band Gaussian blur sigma in 2.5 m pixels (then bilinear 1/4, ``sen2naip_xr.blur_downsample``)."""
-    noise_sd: float = 0.004
+    noise_sd: float = 0.003
     """Sd of the additive Gaussian noise, in reflectance, independent per pixel and band."""
     shifts: dict[str, tuple[float, float]] = field(default_factory=dict)
     """ROI id -> (dy, dx) shift of S2 against NAIP, in 10 m pixels (positive: content moves down/right)."""

@@ -1,0 +1,109 @@
+"""Where the per-ROI tasks run: a LocalCluster by default, any scheduler address, or in process.
+
+The driver submits at most ``max_in_flight`` tasks at a time and keeps only their small status dicts,
+so memory stays bounded however many ROIs there are: each task reads its ROI, computes, writes it to
+the store itself and returns. Task keys are derived from the ROI, so a task that a dying worker lost
+is recomputed elsewhere with the same result (writes are atomic, see :mod:`sen2naip_xr.store`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from importlib.util import find_spec
+from typing import Any
+
+from sen2naip_xr.pipeline._config import RunConfig
+
+__all__ = ["Runner"]
+
+
+class Runner:
+    """Context manager running per-ROI tasks on Dask distributed (or in process with ``scheduler="sync"``)."""
+
+    def __init__(self, config: RunConfig | None = None, *, client: Any = None) -> None:
+        self.config = config or RunConfig()
+        self.client = client
+        self._own: list[Any] = []
+
+    # -------------------------------------------------------------------------------------------
+    def __enter__(self) -> Runner:
+        cfg = self.config
+        if self.client is not None or cfg.scheduler == "sync":
+            return self
+        from distributed import Client, LocalCluster
+
+        if cfg.scheduler is None:
+            cluster = LocalCluster(n_workers=cfg.n_workers, threads_per_worker=cfg.threads_per_worker,
+                                   processes=True, memory_limit=cfg.memory_limit, dashboard_address=":0",
+                                   silence_logs=logging.ERROR)
+            self._own.append(cluster)
+            self.client = Client(cluster)
+        else:
+            self.client = Client(cfg.scheduler)
+        self._own.insert(0, self.client)
+        if cfg.progress:
+            link = self.client.dashboard_link
+            hint = "" if find_spec("bokeh") else " (pip install bokeh to serve it)"
+            print(f"dask dashboard: {link}{hint}; workers: {len(self.client.scheduler_info()['workers'])}",
+                  file=sys.stderr)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for obj in self._own:
+            try:
+                obj.close()
+            except Exception:  # pragma: no cover - closing a dead cluster
+                pass
+        self._own.clear()
+
+    # -------------------------------------------------------------------------------------------
+    @property
+    def n_workers(self) -> int:
+        if self.client is None:
+            return 1
+        return max(1, len(self.client.scheduler_info()["workers"]))
+
+    def gpu_resources(self) -> dict[str, float] | None:
+        """``{"GPU": 1}`` when some worker offers a ``GPU`` resource (network tasks then go there)."""
+        if self.client is None:
+            return None
+        workers = self.client.scheduler_info()["workers"].values()
+        return {"GPU": 1} if any(w.get("resources", {}).get("GPU") for w in workers) else None
+
+    def run(self, fn: Callable[..., Any], jobs: Iterable[tuple[str, tuple]], *, desc: str,
+            total: int | None = None, resources: dict[str, float] | None = None) -> Iterator[Any]:
+        """Run ``fn(*args)`` for every ``(key, args)`` of ``jobs``; yield results as they finish."""
+        from tqdm.auto import tqdm
+
+        jobs = iter(jobs)
+        bar = tqdm(total=total, desc=desc, disable=not self.config.progress, file=sys.stderr)
+        try:
+            if self.client is None:
+                for _, args in jobs:
+                    yield fn(*args)
+                    bar.update()
+                return
+            from distributed import as_completed
+
+            window = self.config.max_in_flight or 2 * sum(
+                w.get("nthreads", 1) for w in self.client.scheduler_info()["workers"].values()
+            )
+            pending = as_completed()
+            n = 0
+            for key, args in jobs:
+                pending.add(self.client.submit(fn, *args, key=key, pure=False, resources=resources, retries=1))
+                n += 1
+                if n >= window:
+                    fut = next(pending)
+                    yield fut.result()
+                    fut.release()
+                    bar.update()
+                    n -= 1
+            for fut in pending:
+                yield fut.result()
+                fut.release()
+                bar.update()
+        finally:
+            bar.close()

@@ -1,0 +1,292 @@
+"""The synthetic builder: ROIs -> early and late NAIP -> blank check -> diversity filter -> every harmonizer
+-> blur/downsample/noise -> HR + per-method 120-bin histograms (+ optional LR) -> store.
+
+Two rounds of tasks:
+
+1. one task per ROI reads its early/late NAIP (4 x 1100 x 1100 at 2.5 m), drops images with a blank
+   19 x 19 window and embeds the others (:mod:`sen2naip_xr.pipeline._diversity`); the embeddings are
+   stored (``synthetic/_embeddings``) so a rerun selects the same images;
+2. the driver clusters the embeddings (MiniBatchKMeans, one image kept per cluster); then one task per
+   ``rois_per_task`` ROIs reads their kept images again, runs every harmonizer on the whole batch (the
+   networks batched, on a worker with a ``GPU`` resource when there is one, the model loaded once per
+   worker), and per image blurs, downsamples and adds noise whose stream derives from (seed, ROI id,
+   role, harmonizer) only, so results depend on neither the batch nor the worker.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sen2naip_xr import _rng
+from sen2naip_xr._const import HR_RES
+from sen2naip_xr.errors import InputError, Sen2NaipError
+from sen2naip_xr.pipeline._config import RunConfig, SyntheticConfig
+from sen2naip_xr.pipeline._diversity import select_diverse
+from sen2naip_xr.pipeline._runner import Runner
+from sen2naip_xr.pipeline.cross_sensor import BuildResult, Job, _record_early, finish_part, store_root_attrs
+from sen2naip_xr.store._layout import DatasetStore, roi_name
+from sen2naip_xr.store._metadata import georeferenced, provenance_record, roi_metadata
+
+__all__ = ["build_synthetic"]
+
+KIND = "synthetic"
+_EMB = "_embeddings"
+
+
+def plan_synthetic(candidates: Any) -> tuple[list[Job], list[tuple[str, str, str, str]]]:
+    if not (hasattr(candidates, "pairs") and hasattr(candidates, "rois")):
+        raise InputError(f"candidates={type(candidates).__name__} is not a Candidates; pass the result of "
+                         "sen2naip_xr.search_pairs(rois, kind='synthetic', ...)")
+    pairs, items = candidates.pairs, dict(candidates.items)
+    fails = getattr(candidates, "failures", None)
+    failed = {} if fails is None or not len(fails) else dict(zip(fails["roi_id"], zip(fails["stage"], fails["reason"],
+                                                                                        strict=True), strict=True))
+    groups = dict(tuple(pairs.groupby("roi_id", sort=False))) if len(pairs) else {}
+    jobs, early = [], []
+    for i, roi in enumerate(candidates.rois.to_dict("records")):
+        name, rid = roi_name(i), roi["roi_id"]
+        if rid in failed:
+            early.append((name, rid, *failed[rid]))
+        elif rid not in groups:
+            early.append((name, rid, "search", "no NAIP capture covers the ROI from min_naip_year on "
+                                               "(widen --datetime or pick other ROIs)"))
+        else:
+            rows = groups[rid].reset_index(drop=True)
+            jobs.append(Job(name, roi, rows, {k: items[k] for k in rows["naip_id"] if k in items}))
+    return jobs, early
+
+
+def _load(job: Job, load_cfg: Any, signer: Any, reader: Any) -> tuple[np.ndarray | None, str]:
+    import dask
+
+    from sen2naip_xr.load import load_failures, load_naip
+
+    try:
+        with dask.config.set(scheduler="sync"):
+            naip = load_naip(job.rows, items=job.items, config=load_cfg, signer=signer, reader=reader).compute()
+    except Sen2NaipError as exc:
+        return None, f"load | {exc}"
+    lf = load_failures(naip)
+    if len(lf):
+        return None, f"{lf['stage'].iloc[0]} | {lf['reason'].iloc[0]}"
+    return np.asarray(naip.values[0], np.float32), ""
+
+
+def _embed_task(job: Job, cfg: SyntheticConfig, load_cfg: Any, signer: Any, reader: Any) -> dict:
+    """Round 1: blank check and embedding of each capture of one ROI."""
+    import xarray as xr
+
+    from sen2naip_xr.ops import is_blank
+    from sen2naip_xr.pipeline._diversity import make_embedder
+
+    out: dict[str, Any] = {"name": job.name, "roles": {}, "reasons": []}
+    pix, err = _load(job, load_cfg, signer, reader)
+    if pix is None:
+        stage, _, reason = err.partition(" | ")
+        out["reasons"].append((stage, reason))
+        return out
+    emb = make_embedder(cfg.embedder, weights=cfg.clip_weights, model=cfg.clip_model, device=cfg.device)
+    for t, row in enumerate(job.rows.to_dict("records")):
+        img = pix[t]
+        if np.isnan(img).any() or bool(is_blank(xr.DataArray(img, dims=("band", "y", "x")), window=cfg.blank_window)):
+            out["reasons"].append(("blank", f"{row['role']} {row['naip_id']}: blank or no-data "
+                                            f"{cfg.blank_window}x{cfg.blank_window} window"))
+            continue
+        out["roles"][row["role"]] = emb(img[None])[0]
+    return out
+
+
+def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], store_path: str, cfg: SyntheticConfig,
+                  load_cfg: Any, signer: Any, reader: Any, prov: dict) -> list[dict]:
+    """Round 2: every harmonizer on a batch of ROIs, then blur/downsample/noise per image, then write."""
+    import xarray as xr
+
+    from sen2naip_xr.degrade import build_config
+    from sen2naip_xr.harmonize import harmonize_with
+    from sen2naip_xr.harmonize._numpy import histc
+    from sen2naip_xr.ops import add_noise, blur_downsample
+
+    store = DatasetStore(store_path)
+    results, images, where = [], [], []
+    for job in jobs:
+        if store.is_complete(KIND, job.name) or store.is_failed(KIND, job.name):
+            results.append({"name": job.name, "status": "skipped"})
+            continue
+        pix, err = _load(job, load_cfg, signer, reader)
+        if pix is None:
+            stage, _, reason = err.partition(" | ")
+            store.record_failure(KIND, job.name, job.roi["roi_id"], stage, reason)
+            results.append({"name": job.name, "status": "failed"})
+            continue
+        for t, row in enumerate(job.rows.to_dict("records")):
+            if row["role"] in keep[job.name]:
+                images.append(pix[t])
+                where.append((job, row))
+    if not images:
+        return results
+    dcfg = build_config(list(cfg.methods), percentiles=cfg.percentiles, noise=cfg.noise, seed=cfg.seed,
+                        device=cfg.device)
+    stack = xr.DataArray(np.stack(images), dims=("image", "band", "y", "x"))
+    labels = [v.label for v in dcfg.methods]
+    hists = np.zeros((len(images), len(labels), 4, 120), np.float32)
+    lrs = None
+    for m, variant in enumerate(dcfg.methods):
+        hr = harmonize_with(stack, variant).values  # the networks see the whole batch
+        for i, (job, row) in enumerate(where):
+            seed = _rng.derive_key(cfg.seed, job.roi["roi_id"], row["role"]) >> 1
+            lr = blur_downsample(xr.DataArray(hr[i], dims=("band", "y", "x")), dcfg.blur.sigma)
+            lr = add_noise(lr, dcfg.noise.model, seed=seed, sigma=dcfg.noise.sigma, stream=variant.label).values
+            hists[i, m] = histc(lr)
+            if cfg.store_lr:
+                if lrs is None:
+                    lrs = np.zeros((len(images), len(labels), *lr.shape), np.float32)
+                lrs[i, m] = lr
+        del hr
+    by_roi: dict[str, dict[str, xr.Dataset]] = {}
+    metas: dict[str, dict] = {}
+    for i, (job, row) in enumerate(where):
+        roi = job.roi
+        ds = georeferenced(images[i], name="hr", x_min=roi["x_min"], y_max=roi["y_max"], res=HR_RES,
+                           epsg=int(roi["epsg"]), attrs={"long_name": "NAIP reflectance (2.5 m)", "units": "1"})
+        ds = ds.assign_coords(harmonizer=labels)
+        ds["hist"] = xr.DataArray(hists[i], dims=("harmonizer", "band", "bin"), attrs={
+            "long_name": "120-bin histogram over [0, 1] of each band of the S2-like image of each harmonizer "
+                         "(d_sim->real)"})
+        if lrs is not None:
+            ds["lr"] = xr.DataArray(lrs[i], dims=("harmonizer", "band", "y_lr", "x_lr"),
+                                    attrs={"long_name": "S2-like reflectance (10 m) of each harmonizer"})
+        ds.attrs.update({"naip_id": row["naip_id"], "naip_date": str(pd.Timestamp(row["naip_datetime"]).date()),
+                         "role": row["role"]})
+        by_roi.setdefault(job.name, {})[row["role"]] = ds
+        meta = roi_metadata(roi, name=job.name)
+        meta[f"naip_id_{row['role']}"] = row["naip_id"]
+        meta[f"naip_date_{row['role']}"] = str(pd.Timestamp(row["naip_datetime"]).date())
+        metas.setdefault(job.name, meta).update({k: v for k, v in meta.items() if k.startswith("naip_")})
+    for job in jobs:
+        if job.name not in by_roi:
+            continue
+        meta = metas[job.name]
+        meta["harmonizers"] = labels
+        meta["provenance"] = provenance_record(prov, [a.href for it in job.items.values() for k, a in it.assets.items()
+                                                      if k == "image"])
+        store.write_roi(KIND, job.name, by_roi[job.name], meta)
+        results.append({"name": job.name, "status": "written"})
+    return results
+
+
+def _embeddings(store: DatasetStore, names: list[str], embedder: str) -> dict[str, dict[str, np.ndarray]] | None:
+    import xarray as xr
+
+    path = store.path / KIND / _EMB
+    if not (path / "zarr.json").exists():
+        return None
+    ds = xr.open_zarr(str(path), consolidated=False)
+    if ds.attrs.get("embedder") != embedder or ds.attrs.get("rois") != names:
+        return None
+    out: dict[str, dict[str, np.ndarray]] = {n: {} for n in names}
+    for key, vec in zip(ds["image"].values, ds["embedding"].values, strict=True):
+        n, _, role = str(key).partition("/")
+        out[n][role] = vec
+    return out
+
+
+def _save_embeddings(store: DatasetStore, names: list[str], embedder: str, emb: dict) -> None:
+    import shutil
+
+    import xarray as xr
+
+    keys = [f"{n}/{r}" for n in names for r in sorted(emb.get(n, {}))]
+    vecs = np.stack([emb[k.split("/")[0]][k.split("/")[1]] for k in keys]) if keys else np.zeros((0, 0))
+    ds = xr.Dataset({"embedding": (("image", "feature"), vecs)}, coords={"image": np.array(keys, dtype=object)},
+                    attrs={"embedder": embedder, "rois": names})
+    path = store.path / KIND / _EMB
+    shutil.rmtree(path, ignore_errors=True)
+    tmp = store._stage()
+    ds.to_zarr(str(tmp), mode="w", zarr_format=3, consolidated=False)
+    store._publish(tmp, path)
+
+
+def build_synthetic(
+    candidates: Any,
+    output: str | Path,
+    *,
+    config: SyntheticConfig | None = None,
+    run: RunConfig | None = None,
+    load: Any = None,
+    signer: Any = None,
+    reader: Any = None,
+    root_attrs: dict | None = None,
+    client: Any = None,
+) -> BuildResult:
+    """Build (or resume) the synthetic part of a dataset store from ``search_pairs(..., kind="synthetic")``.
+
+    Same arguments as :func:`sen2naip_xr.build_cross_sensor`, with a :class:`SyntheticConfig`.
+    """
+    cfg = config or SyntheticConfig()
+    rcfg = run or RunConfig()
+    t0 = time.perf_counter()
+    if getattr(candidates, "kind", KIND) != KIND:
+        raise InputError(f"candidates are of kind {candidates.kind!r}; use build_cross_sensor for them, or search "
+                         "with kind='synthetic'")
+    jobs, early = plan_synthetic(candidates)
+    store = DatasetStore(output)
+    store.init(store_root_attrs(root_attrs))
+    store.clear_staging()
+    if rcfg.retry_failed:
+        store.forget_failures(KIND)
+    result = BuildResult(store.path, KIND)
+    result.failed += _record_early(store, KIND, early)
+    names = [j.name for j in jobs]
+    emb_name = cfg.embedder if cfg.embedder == "thumbnail" else f"clip:{cfg.clip_model}:{cfg.clip_weights}"
+    prov = {"kind": KIND, "synthetic": cfg.to_dict(), "load": repr(load) if load is not None else "default"}
+    with Runner(rcfg, client=client) as runner:
+        emb = _embeddings(store, names, emb_name)
+        if emb is None:
+            emb, reasons = {}, {}
+            tasks = ((f"synthetic-embed-{j.name}-{j.roi['roi_id']}", (j, cfg, load, signer, reader)) for j in jobs)
+            for res in runner.run(_embed_task, tasks, desc="synthetic: blank check + embed", total=len(jobs)):
+                emb[res["name"]] = res["roles"]
+                reasons[res["name"]] = res["reasons"]
+            for j in jobs:  # ROIs with no usable image are final failures
+                if not emb.get(j.name) and reasons.get(j.name) and j.name not in store.done(KIND):
+                    rs = reasons[j.name]
+                    store.record_failure(KIND, j.name, j.roi["roi_id"], "+".join(sorted({s for s, _ in rs})),
+                                         "; ".join(r for _, r in rs))
+                    result.failed.append(j.name)
+            _save_embeddings(store, names, emb_name, emb)
+        keys = [(n, r) for n in names for r in sorted(emb.get(n, {}))]
+        mask = select_diverse(
+            np.stack([emb[n][r] for n, r in keys]) if keys else np.zeros((0, 1)),
+            keep_fraction=cfg.keep_fraction, seed=cfg.seed)
+        keep: dict[str, list[str]] = {n: [] for n in names}
+        for (n, r), k in zip(keys, mask, strict=True):
+            if k:
+                keep[n].append(r)
+        done = store.done(KIND)
+        for j in jobs:
+            if j.name not in done and emb.get(j.name) and not keep[j.name]:
+                store.record_failure(KIND, j.name, j.roi["roi_id"], "diversity",
+                                     "not kept by the diversity filter: another image represents its cluster(s)")
+                result.failed.append(j.name)
+        done = store.done(KIND)
+        result.skipped = [j.name for j in jobs if j.name in done and j.name not in result.failed]
+        todo = [j for j in jobs if j.name not in done]
+        size = cfg.rois_per_task
+        batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+        nets = any(m in ("unet", "vae") for m in cfg.methods)
+        tasks2 = ((f"synthetic-degrade-{b[0].name}-{b[-1].name}",
+                   (b, {j.name: keep[j.name] for j in b}, str(store.path), cfg, load, signer, reader, prov))
+                  for b in batches)
+        for res_list in runner.run(_degrade_task, tasks2, desc="synthetic: harmonize + degrade", total=len(batches),
+                                   resources=runner.gpu_resources() if nets else None):
+            for res in res_list:
+                {"written": result.written, "failed": result.failed, "skipped": result.skipped}[res["status"]].append(
+                    res["name"])
+    finish_part(store, KIND, len(candidates.rois), cfg.to_dict())
+    result.seconds = time.perf_counter() - t0
+    return result
