@@ -118,3 +118,19 @@ __all__ += [
     "PairCubes", "RetryPolicy", "cloud_fraction", "cloud_mask", "load_failures", "load_naip",
     "load_pairs", "load_s2", "load_scl", "screen_clouds", "select_roi",
 ]
+
+# --- pipeline and store (issue 4) ---
+from sen2naip_xr.pipeline import (  # noqa: E402
+    BuildResult,
+    CrossSensorConfig,
+    RunConfig,
+    SyntheticConfig,
+    build_cross_sensor,
+    build_synthetic,
+)
+from sen2naip_xr.store import DatasetStore, export, metadata_table, open_roi, open_store, summarize  # noqa: E402
+
+__all__ += [
+    "BuildResult", "CrossSensorConfig", "RunConfig", "SyntheticConfig", "build_cross_sensor", "build_synthetic",
+    "DatasetStore", "export", "metadata_table", "open_roi", "open_store", "summarize",
+]

@@ -17,6 +17,8 @@ from sen2naip_xr.errors import Sen2NaipError
 COMMAND_MODULES: tuple[str, ...] = (
     "sen2naip_xr.demo",
     "sen2naip_xr.catalog._cli",
+    "sen2naip_xr.pipeline._cli",
+    "sen2naip_xr.store._cli",
 )
 
 
