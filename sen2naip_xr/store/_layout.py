@@ -75,6 +75,33 @@ def _default(o: Any) -> Any:
     return str(o)
 
 
+def _write_group(meta: Path, attrs: Mapping[str, Any]) -> None:
+    """A Zarr v3 group's ``zarr.json``, written to a temporary file and moved into place."""
+    doc = {"attributes": _json_safe(dict(attrs)), "zarr_format": 3, "consolidated_metadata": None,
+           "node_type": "group"}
+    tmp = meta.with_name(f".s2n-{uuid.uuid4().hex}.tmp")
+    try:
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(doc, indent=2, sort_keys=False))
+        os.replace(tmp, meta)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(
+            f"could not write {meta} ({exc.strerror}); pass an output folder you can write to, with free space"
+        ) from exc
+
+
+def _read_group(meta: Path, store: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(meta.read_text())
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"store={str(store)!r} has an unreadable {meta.name} ({exc}); pass a new folder") from exc
+    if doc.get("zarr_format") != 3 or doc.get("node_type") != "group":
+        raise StoreError(f"output={str(store)!r} is not a Zarr v3 group (a Zarr v2 store or an array?); "
+                         "pass a new folder")
+    return dict(doc.get("attributes", {}))
+
+
 def _zarr_ready(ds: xr.Dataset) -> xr.Dataset:
     """String coordinates as variable-length strings (Zarr v3 has no spec for fixed-width unicode)."""
     return ds.assign_coords({k: v.astype(object) for k, v in ds.coords.items() if v.dtype.kind == "U"})
@@ -91,34 +118,33 @@ class DatasetStore:
 
     # -------------------------------------------------------------------------------------------
     def init(self, attrs: Mapping[str, Any] | None = None, *, kinds: tuple[str, ...] = KINDS) -> None:
-        """Create the root and part groups (idempotent); set the root's attributes when given."""
-        import zarr
+        """Create the root and part groups (idempotent); merge ``attrs`` into the root's attributes.
 
+        Group metadata is written with :func:`_write_group` (temporary file + ``os.replace``), so a job
+        killed at any moment leaves either the old or the new ``zarr.json``, never half of one.
+        """
+        meta = self.path / "zarr.json"
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            probe = self.path / f".s2n-write-test-{uuid.uuid4().hex}"
-            probe.write_bytes(b"")
-            probe.unlink()
         except OSError as exc:
             raise StoreError(
-                f"output={str(self.path)!r} is not writable ({exc.strerror}); pass a folder you can write to"
+                f"output={str(self.path)!r} cannot be created ({exc.strerror}); pass a folder you can write to"
             ) from exc
-        if (self.path / "zarr.json").exists():
-            root = zarr.open_group(str(self.path), mode="r+")
-            if root.metadata.zarr_format != 3:
-                raise StoreError(f"output={str(self.path)!r} is a Zarr v2 store; pass a new folder")
+        if meta.exists():
+            old = _read_group(meta, self.path)
         else:
-            if any(self.path.iterdir()):
+            foreign = [p.name for p in self.path.iterdir() if not p.name.startswith(".s2n-")]
+            if foreign:
                 raise StoreError(
-                    f"output={str(self.path)!r} is a non-empty folder that is not a sen2naip_xr store; "
-                    "pass a new or empty folder"
+                    f"output={str(self.path)!r} is a non-empty folder that is not a sen2naip_xr store "
+                    f"(it holds {sorted(foreign)[:3]}); pass a new or empty folder"
                 )
-            root = zarr.open_group(str(self.path), mode="w", zarr_format=3)
-        if attrs is not None:  # merged: both builders may write to the same store
-            root.attrs.put(_json_safe({**dict(root.attrs), **dict(attrs)}))
+            old = {}
+        if attrs is not None or not meta.exists():  # merged: both builders may write to the same store
+            _write_group(meta, {**old, **dict(attrs or {})})
         for group in (*kinds, *(f"{k}/{_FAILURES}" for k in kinds), _STAGING):
             if not (self.path / group / "zarr.json").exists():
-                zarr.open_group(str(self.path / group), mode="w", zarr_format=3)
+                _write_group(self.path / group / "zarr.json", {})
 
     def clear_staging(self) -> None:
         """Remove what a killed run left half-written."""
@@ -233,11 +259,9 @@ class DatasetStore:
         return sorted(p.name for p in part.glob("ROI_*") if self.is_complete(kind, p.name))
 
     def set_attrs(self, attrs: Mapping[str, Any], kind: str | None = None) -> None:
-        """Replace the attributes of the root (or of a part) group."""
-        import zarr
-
+        """Replace the attributes of the root (or of a part) group (atomically)."""
         path = self.path if kind is None else self.path / _check_kind(kind)
-        zarr.open_group(str(path), mode="r+").attrs.put(_json_safe(dict(attrs)))
+        _write_group(path / "zarr.json", dict(attrs))
 
     def attrs(self, kind: str | None = None) -> dict[str, Any]:
         path = self.path if kind is None else self.path / kind
