@@ -230,6 +230,9 @@ def build_synthetic(
     cfg = config or SyntheticConfig()
     rcfg = run or RunConfig()
     t0 = time.perf_counter()
+    if not (hasattr(candidates, "pairs") and hasattr(candidates, "rois")):
+        raise InputError(f"candidates={type(candidates).__name__} is not a Candidates; pass the result of "
+                         f"sen2naip_xr.search_pairs(rois, kind={KIND!r}, ...)")
     if getattr(candidates, "kind", KIND) != KIND:
         raise InputError(f"candidates are of kind {candidates.kind!r}; use build_cross_sensor for them, or search "
                          "with kind='synthetic'")
