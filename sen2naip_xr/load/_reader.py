@@ -5,8 +5,8 @@ returning ``(bands, y, x)`` pixels on ``geobox``. The default, :class:`OdcReader
 rasterio reader (``odc.loader.RioReader``): it reprojects with GDAL and, with ``use_overviews``,
 reads from the COG overview nearest to (not coarser than) the target resolution. For the NAIP case,
 an ``average`` onto a grid whose axes run along the file's (UTM NAD83 files onto UTM WGS 84 ROIs of
-the same zone), it computes the same area-weighted mean itself from one windowed read, which is 2-3x
-faster than GDAL's warper (see ``BENCHMARKS.md``).
+the same zone), it computes the same area-weighted mean itself from one windowed read, which is
+2.5-4x faster than GDAL's warper (see ``BENCHMARKS.md``).
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ class OdcReader:
 
     With ``aligned_average`` (the default), an ``average`` read into a float dtype onto a grid whose
     axes run along the file's is computed from one windowed read with exact overlap weights (the
-    warper's result to < 0.01 DN, 2-3x faster); ``False`` always uses GDAL's warper via odc-stac.
+    warper's result to < 0.01 DN, 2.5-4x faster); ``False`` always uses GDAL's warper via odc-stac.
     """
 
     aligned_average: bool = True
