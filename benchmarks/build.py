@@ -1,0 +1,192 @@
+"""Dataset build benchmark (issue 4): ROIs per minute, 2 vs 1 workers, worker memory vs ROI count, graph build.
+
+Runs offline on the embedded demo catalog (procedural NAIP COGs, S2 made from them), on LocalClusters
+started here. Prints a table and writes ``benchmarks/build.json``.
+
+    .venv/bin/python benchmarks/build.py            # the numbers of BENCHMARKS.md
+    .venv/bin/python benchmarks/build.py --quick    # small sizes (CI smoke run)
+
+Measures
+--------
+* ``rois_per_min``: finished ROIs (written or failed) per minute of ``build_*`` wall time, cluster start
+  excluded; cross-sensor at 484 px, synthetic at 1100 px with the four harmonizer families;
+* speedup of a LocalCluster with 2 workers (1 thread each) over 1 worker (target >= 1.6x);
+* peak RSS of the workers (``ru_maxrss``) for 10 and for 100 cross-sensor ROIs (target: growth < 20 %);
+* planning the tasks of 10,000 ROIs (``plan_jobs``: the driver's graph) and, for comparison, the load
+  stage's lazy Dask graph of the same 10,000 ROIs (target < 30 s);
+* with a CUDA device and torch: the batched U-Net harmonizer's throughput (images/s) per batch size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import sen2naip_xr as s2n
+from sen2naip_xr.demo._catalog import build_demo_catalog
+from sen2naip_xr.load import NoSigner
+from sen2naip_xr.pipeline.cross_sensor import plan_jobs
+
+
+def _cluster(n_workers: int):
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, memory_limit="6GiB",
+                           dashboard_address=":0", silence_logs=logging.ERROR)
+    return cluster, Client(cluster)
+
+
+def _peak_rss_mib(client) -> float:
+    def peak() -> float:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+    return max(client.run(peak).values())
+
+
+def _time_build(kind: str, cands, out: Path, n_workers: int, cfg) -> tuple[float, float, int]:
+    cluster, client = _cluster(n_workers)
+    try:
+        build = s2n.build_cross_sensor if kind == "cross-sensor" else s2n.build_synthetic
+        t0 = time.perf_counter()
+        res = build(cands, out, config=cfg, run=s2n.RunConfig(progress=False), signer=NoSigner(), client=client)
+        seconds = time.perf_counter() - t0
+        n = len(res.written) + len(res.failed)
+        return seconds, _peak_rss_mib(client), n
+    finally:
+        client.close()
+        cluster.close()
+
+
+def bench_throughput(tmp: Path, quick: bool) -> dict:
+    n_cs, n_sy = (4, 2) if quick else (12, 6)
+    cs_size, sy_size = (128, 256) if quick else (484, 1100)
+    cat = build_demo_catalog(tmp / "cat-throughput", n_cross_sensor=n_cs, n_synthetic=n_sy,
+                             cross_sensor_size=cs_size, synthetic_size=sy_size)
+    cs = s2n.search_pairs(cat.cross_sensor_rois, datetime=cat.datetime, client=cat.client, progress=False)
+    sy = s2n.search_pairs(cat.synthetic_rois, kind="synthetic", datetime=cat.datetime, client=cat.client,
+                          progress=False)
+    out: dict = {}
+    for kind, cands, cfg in (("cross-sensor", cs, s2n.CrossSensorConfig()),
+                             ("synthetic", sy, s2n.SyntheticConfig(device="cpu", rois_per_task=1))):
+        row = {}
+        for nw in (1, 2):
+            store = tmp / f"{kind}-{nw}.zarr"
+            seconds, rss, n = _time_build(kind, cands, store, nw, cfg)
+            row[nw] = {"seconds": round(seconds, 2), "rois": n, "rois_per_min": round(60 * n / seconds, 1),
+                       "peak_worker_rss_mib": round(rss, 1)}
+        digests = {nw: s2n.DatasetStore(tmp / f"{kind}-{nw}.zarr").digest() for nw in (1, 2)}
+        row["speedup_2_vs_1"] = round(row[1]["seconds"] / row[2]["seconds"], 2)
+        row["identical_bytes_1_vs_2"] = digests[1] == digests[2]
+        row["roi_px"] = cs_size if kind == "cross-sensor" else sy_size
+        out[kind] = row
+    return out
+
+
+def bench_memory(tmp: Path, quick: bool) -> dict:
+    counts = (4, 12) if quick else (10, 100)
+    size = 128 if quick else 484
+    cat = build_demo_catalog(tmp / "cat-memory", n_cross_sensor=counts[1], n_synthetic=0, cross_sensor_size=size)
+    out = {}
+    for n in counts:
+        rois = cat.cross_sensor_rois.iloc[:n]
+        cands = s2n.search_pairs(rois, datetime=cat.datetime, client=cat.client, progress=False)
+        seconds, rss, done = _time_build("cross-sensor", cands, tmp / f"mem-{n}.zarr", 2, s2n.CrossSensorConfig())
+        out[n] = {"peak_worker_rss_mib": round(rss, 1), "seconds": round(seconds, 2), "rois": done}
+    out["growth_pct"] = round(100 * (out[counts[1]]["peak_worker_rss_mib"] / out[counts[0]]["peak_worker_rss_mib"] - 1), 1)
+    out["roi_px"] = size
+    return out
+
+
+def bench_graph(tmp: Path, quick: bool) -> dict:
+    """10,000 ROIs: replicate the demo's candidate rows under new ROI ids (no pixel is read)."""
+    n = 1000 if quick else 10_000
+    cat = build_demo_catalog(tmp / "cat-graph", n_cross_sensor=2, n_synthetic=0, cross_sensor_size=128)
+    cands = s2n.search_pairs(cat.cross_sensor_rois, datetime=cat.datetime, client=cat.client, progress=False)
+    base_roi, base_pairs = cands.rois.iloc[[0]], cands.pairs[cands.pairs.roi_id == cands.rois.roi_id.iloc[0]]
+    ids = [f"cs-32611-{i}" for i in range(n)]
+    rois = pd.concat([base_roi] * n, ignore_index=True).assign(roi_id=ids)
+    pairs = pd.concat([base_pairs.assign(roi_id=r) for r in ids], ignore_index=True)
+    big = type(cands)(kind="cross-sensor", rois=rois, pairs=pairs, items=cands.items)
+    t0 = time.perf_counter()
+    jobs, early = plan_jobs(big)
+    tasks = [(f"cross-sensor-{j.name}-{j.roi['roi_id']}", j) for j in jobs]
+    plan_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    cubes = s2n.load_pairs(pairs, items=cands.items, signer=NoSigner())
+    n_tasks = sum(len(c.data.__dask_graph__()) for c in cubes)
+    load_s = time.perf_counter() - t0
+    return {"rois": n, "plan_jobs_s": round(plan_s, 2), "tasks": len(tasks) + len(early),
+            "load_graph_s": round(load_s, 2), "load_graph_tasks": n_tasks}
+
+
+def bench_gpu() -> dict | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    import xarray as xr
+
+    out = {"device": torch.cuda.get_device_name(0)}
+    imgs = xr.DataArray(np.stack([s2n.scenes.make_scene(1100, i) for i in range(64)]), dims=("image", "band", "y", "x"))
+    for bs in (1, 8, 32, 64):
+        s2n.harmonize(imgs.isel(image=slice(0, bs)), "unet", device="cuda", batch_size=bs)  # warm up, load once
+        t0 = time.perf_counter()
+        s2n.harmonize(imgs, "unet", device="cuda", batch_size=bs)
+        torch.cuda.synchronize()
+        out[f"batch_{bs}_images_per_s"] = round(64 / (time.perf_counter() - t0), 1)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    ap.add_argument("--out", default=str(Path(__file__).with_name("build.json")))
+    ap.add_argument("--only", choices=["throughput", "memory", "graph", "gpu"], action="append")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="s2n-bench-"))
+    only = set(args.only or ["throughput", "memory", "graph", "gpu"])
+    res: dict = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
+                            f"{__import__('os').cpu_count()} cores", "version": s2n.__version__, "quick": args.quick}
+    try:
+        if "graph" in only:
+            res["graph"] = bench_graph(tmp, args.quick)
+            g = res["graph"]
+            print(f"graph: {g['rois']} ROIs planned in {g['plan_jobs_s']} s; load_pairs graph "
+                  f"({g['load_graph_tasks']} tasks) in {g['load_graph_s']} s")
+        if "throughput" in only:
+            res["throughput"] = bench_throughput(tmp, args.quick)
+            print(f"{'pipeline':<14}{'ROI px':>7}{'1 worker ROI/min':>18}{'2 workers ROI/min':>19}{'speedup':>9}"
+                  f"{'same bytes':>12}")
+            for kind, r in res["throughput"].items():
+                print(f"{kind:<14}{r['roi_px']:>7}{r[1]['rois_per_min']:>18}{r[2]['rois_per_min']:>19}"
+                      f"{r['speedup_2_vs_1']:>9}{str(r['identical_bytes_1_vs_2']):>12}")
+        if "memory" in only:
+            res["memory"] = bench_memory(tmp, args.quick)
+            m = res["memory"]
+            a, b = [k for k in m if isinstance(k, int)]
+            print(f"peak worker RSS: {a} ROIs {m[a]['peak_worker_rss_mib']} MiB, {b} ROIs "
+                  f"{m[b]['peak_worker_rss_mib']} MiB (growth {m['growth_pct']} %)")
+        if "gpu" in only:
+            res["gpu"] = bench_gpu()
+            print(f"gpu: {res['gpu'] or 'no CUDA device: not measured'}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    Path(args.out).write_text(json.dumps(res, indent=1, default=str))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
