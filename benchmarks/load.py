@@ -178,7 +178,7 @@ def roi_table(size: int, corners: list[tuple[float, float]], naip_ids: list[str]
 
 
 # ------------------------------------------------------------------------------------------------
-# the two readers
+# overview choice, the rasterio baseline, the exact reference
 def overview_index(path: str, use_overviews: bool) -> int | None:
     """The overview odc-stac reads: the coarsest not coarser than 2.5 m (its ``pick_overview``)."""
     if not use_overviews:
