@@ -138,8 +138,8 @@ def _aligned_average(path: str, *, band: int, geobox: Any, use_overviews: bool) 
     opts = {"overview_level": ovr} if ovr is not None else {}
     with rasterio.open(path, sharing=False, **opts) as src:
         # over HTTP, GDAL fetches a small window's tiles exactly, but a large one (a native NAIP
-        # read) ~10 % beyond them: read large windows one block row at a time (measured: both within
-        # 1 % of the tiles' bytes; see BENCHMARKS.md)
+        # read) ~10 % beyond them: read large windows one block row at a time (measured: both then
+        # fetch the tiles' bytes plus < 0.2 MB; see BENCHMARKS.md)
         pix = np.empty((len(bands), r1 - r0, c1 - c0), dtype=src.dtypes[0])
         bh = src.block_shapes[0][0] if pix.nbytes > _WHOLE_WINDOW_BYTES else r1 - r0
         cuts = [r0, *range((r0 // bh + 1) * bh, r1, bh), r1]
