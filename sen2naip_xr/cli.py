@@ -19,6 +19,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sen2naip_xr.catalog._cli",
     "sen2naip_xr.pipeline._cli",
     "sen2naip_xr.store._cli",
+    "sen2naip_xr.fit._cli",
+    "sen2naip_xr.validate._cli",
 )
 
 

@@ -1,0 +1,177 @@
+"""PyTorch datasets of (LR, HR) pairs read lazily from a SEN2NAIP store (torch lives only here).
+
+The paper trains super-resolution networks on five configurations of the synthetic part:
+
+* ``raw``: LR = NAIP bilinear-downsampled with antialias, no harmonization, no noise; HR = NAIP.
+* ``statistical`` / ``variational`` / ``deterministic``: NAIP histogram-matched to the stored 120-bin
+  histograms of a gamma (statistical), VAE (variational) or U-Net (deterministic) harmonizer; LR = that
+  image blurred, downsampled and with real noise; HR = the harmonized NAIP.
+* ``all``: one of the four above, drawn per sample.
+
+The cross-sensor part gives its real pairs (LR = Sentinel-2, HR = NAIP_h). Every random choice (method,
+patch position, noise) derives from (seed, epoch, index), so a sample is the same in any worker, in any
+order; :meth:`SRDataset.set_epoch` changes them between epochs. The dataset holds only paths: each worker
+opens the store itself, lazily, and reads only the ROI it needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from sen2naip_xr import _rng
+from sen2naip_xr.errors import InputError, MissingDependencyError
+
+try:
+    import torch
+    from torch.utils.data import Dataset
+except ImportError as exc:  # pragma: no cover - exercised by the optional-torch test
+    raise MissingDependencyError(
+        'sen2naip_xr.loaders.torch needs torch; install it with: pip install "sen2naip-xr[torch]"'
+    ) from exc
+
+__all__ = ["SRDataset", "CONFIGURATIONS"]
+
+CONFIGURATIONS: tuple[str, ...] = ("raw", "statistical", "variational", "deterministic", "all")
+_FAMILY = {"statistical": "gamma", "variational": "vae", "deterministic": "unet"}
+_BIN_VALUES = (np.arange(120, dtype=np.float32) + np.float32(0.5)) / np.float32(120)
+
+
+class SRDataset(Dataset):
+    """(LR, HR) samples from a store written by ``sen2naip-xr build``.
+
+    Parameters
+    ----------
+    store
+        Path of the Zarr store.
+    part
+        ``"synthetic"`` (one sample per ROI and role, early/late) or ``"cross-sensor"`` (real pairs).
+    configuration
+        For the synthetic part, one of :data:`CONFIGURATIONS`.
+    split
+        ``"train"``, ``"test"`` or None (both), from each ROI's deterministic 80/20 split.
+    patch
+        HR patch size in pixels (a multiple of 4) cropped at a seeded position, or None for whole images.
+    seed
+        Seed of every random choice.
+    noise
+        LR noise of the synthetic configurations (``"real"``, ``"gaussian"`` or ``"none"``).
+    """
+
+    def __init__(self, store: str | Path, *, part: Literal["synthetic", "cross-sensor"] = "synthetic",
+                 configuration: str = "all", split: str | None = "train", patch: int | None = None,
+                 seed: int = 0, noise: str = "real") -> None:
+        from sen2naip_xr.store._layout import DatasetStore
+
+        self.store = str(store)
+        if part not in ("synthetic", "cross-sensor"):
+            raise InputError(f"part={part!r} is not a part of the dataset; use 'synthetic' or 'cross-sensor'")
+        if part == "synthetic" and configuration not in CONFIGURATIONS:
+            raise InputError(f"configuration={configuration!r} is unknown; use one of {CONFIGURATIONS}")
+        if patch is not None and (patch % 4 or patch < 8):
+            raise InputError(f"patch={patch!r} must be a multiple of 4 and >= 8 (HR pixels), e.g. 256")
+        if split not in ("train", "test", None):
+            raise InputError(f"split={split!r} must be 'train', 'test' or None")
+        self.part, self.configuration, self.split = part, configuration, split
+        self.patch, self.seed, self.noise, self.epoch = patch, int(seed), noise, 0
+        st = DatasetStore(store)
+        samples: list[tuple[str, str]] = []
+        for name in st.rois(part):
+            attrs = _roi_attrs(st.roi_path(part, name))
+            if split is not None and attrs.get("split") != split:
+                continue
+            if part == "synthetic":
+                samples += [(name, role) for role in ("early", "late") if (st.roi_path(part, name) / role).is_dir()]
+            else:
+                samples.append((name, ""))
+        if not samples:
+            raise InputError(f"store={self.store!r} holds no finished {part} ROI in split={split!r}; "
+                             "build it first (sen2naip-xr build ...) or pass split=None")
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw other methods, patches and noise in the next epoch (call it from the training loop)."""
+        self.epoch = int(epoch)
+
+    def _key(self, index: int, what: str) -> int:
+        return _rng.derive_key(self.seed, self.epoch, index, what)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        import xarray as xr
+
+        name, role = self.samples[index]
+        root = Path(self.store) / self.part / name
+        if self.part == "cross-sensor":
+            hr = xr.open_zarr(root / "hr", consolidated=False, chunks=None)["hr"].values
+            lr = xr.open_zarr(root / "lr", consolidated=False, chunks=None)["lr"].values
+            hr, lr = self._crop(index, hr, lr)
+            return self._sample(lr, hr, name, "real")
+        ds = xr.open_zarr(root / role, consolidated=False, chunks=None)  # no dask: fork-safe workers
+        hr = ds["hr"].values
+        method = self._method(index, [str(h) for h in ds["harmonizer"].values])
+        hr, lr = self._degrade(index, hr, method, ds)
+        hr, lr = self._crop(index, hr, lr)
+        return self._sample(lr, hr, f"{name}/{role}", method)
+
+    # ------------------------------------------------------------------------------------------------
+    def _method(self, index: int, labels: list[str]) -> str:
+        rng = np.random.default_rng(self._key(index, "method") >> 1)
+        conf = self.configuration
+        if conf == "all":
+            conf = ["raw", "statistical", "variational", "deterministic"][int(rng.integers(4))]
+        if conf == "raw":
+            return "raw"
+        family = [lab for lab in labels if lab.startswith(_FAMILY[conf])]
+        if not family:
+            raise InputError(f"configuration={conf!r} needs a {_FAMILY[conf]} harmonizer, but the store has {labels}")
+        return family[int(rng.integers(len(family)))]
+
+    def _degrade(self, index: int, hr: np.ndarray, method: str, ds: Any) -> tuple[np.ndarray, np.ndarray]:
+        from sen2naip_xr.ops import _numpy as ops
+
+        if method == "raw":
+            return hr, ops.blur_downsample(hr, (1.0,) * hr.shape[0], mode="raw")
+        hist = np.asarray(ds["hist"].sel(harmonizer=method).values, np.float64)
+        harmonized = np.empty_like(hr)
+        for b in range(hr.shape[0]):
+            q = np.cumsum(hist[b]) / max(hist[b].sum(), 1)
+            keep = np.diff(q, prepend=0.0) > 0
+            harmonized[b] = ops.match_band(hr[b], _BIN_VALUES[keep], q[keep])
+        lr = ops.blur_downsample(harmonized, (3.0, 2.9, 2.9, 3.4))
+        if self.noise == "real":
+            from sen2naip_xr.harmonize.weights import noise_matrix
+
+            lr = lr + ops.real_noise(lr, ops.noise_cdf_table(noise_matrix()), key=self._key(index, "noise"))
+        elif self.noise == "gaussian":
+            lr = lr + ops.gaussian_noise(lr, ops.band_rms(lr), sigma=0.012, key=self._key(index, "noise"))
+        return harmonized, lr.astype(np.float32)
+
+    def _crop(self, index: int, hr: np.ndarray, lr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.patch is None:
+            return hr, lr
+        p, q = self.patch, self.patch // 4
+        ny, nx = lr.shape[-2:]
+        if q > min(ny, nx):
+            raise InputError(f"patch={p} is larger than the images ({4 * ny}x{4 * nx} HR pixels)")
+        rng = np.random.default_rng(self._key(index, "patch") >> 1)
+        y0, x0 = int(rng.integers(ny - q + 1)), int(rng.integers(nx - q + 1))
+        return hr[:, 4 * y0:4 * y0 + p, 4 * x0:4 * x0 + p], lr[:, y0:y0 + q, x0:x0 + q]
+
+    @staticmethod
+    def _sample(lr: np.ndarray, hr: np.ndarray, name: str, method: str) -> dict[str, Any]:
+        return {"lr": torch.from_numpy(np.ascontiguousarray(lr, np.float32)),
+                "hr": torch.from_numpy(np.ascontiguousarray(hr, np.float32)), "roi": name, "method": method}
+
+
+def _roi_attrs(path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads((path / "zarr.json").read_text()).get("attributes", {})
+    except (OSError, ValueError):
+        return {}
