@@ -40,8 +40,8 @@ def _name(op: str, *args: Any) -> str:
 
 def _wrap(template: xr.DataArray, data: Any, *, attrs: dict | None = None, drop_spatial: bool = False,
           spatial_coords: dict | None = None, name: str | None = None) -> xr.DataArray:
-    coords = {
-        k: v for k, v in template.coords.items() if not (drop_spatial and set(v.dims) & set(SPATIAL))
+    coords: dict[str, Any] = {  # Variables, not DataArrays: building one per coordinate is slow
+        k: v for k, v in template.coords.variables.items() if not (drop_spatial and set(v.dims) & set(SPATIAL))
     }
     if spatial_coords:
         coords.update(spatial_coords)

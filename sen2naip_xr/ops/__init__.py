@@ -159,18 +159,22 @@ def blur_downsample(
 
 
 def _fix_transform(out: xr.DataArray, image: xr.DataArray, factor: int) -> xr.DataArray:
-    """Carry a rioxarray CRS / transform to the LR grid."""
+    """Carry a rioxarray CRS to the LR grid, with the CF ``GeoTransform`` of the LR pixel centres.
+
+    The ``spatial_ref`` coordinate is copied and its GeoTransform recomputed from the new coordinates,
+    which is what ``rio.write_transform`` would write, without its (slow) round trip through rasterio.
+    """
     if "spatial_ref" not in image.coords:
         return out
-    try:
-        crs = image.rio.crs
-        if crs is not None:
-            out = out.rio.write_crs(crs)
-            if "x" in out.coords and "y" in out.coords:
-                out = out.rio.write_transform(out.rio.transform(recalc=True))
-    except Exception:  # noqa: BLE001 - a grid rioxarray cannot describe keeps its coords as they are
-        pass
-    return out
+    ref = image.coords["spatial_ref"].variable
+    attrs = dict(ref.attrs)
+    if all(d in out.coords and out.sizes[d] > 1 for d in ("x", "y")):
+        x, y = out["x"].values, out["y"].values
+        dx, dy = float(x[1] - x[0]), float(y[1] - y[0])
+        attrs["GeoTransform"] = " ".join(repr(float(v)) for v in (x[0] - dx / 2, dx, 0.0, y[0] - dy / 2, 0.0, dy))
+    else:
+        attrs.pop("GeoTransform", None)
+    return out.assign_coords(spatial_ref=xr.Variable((), ref.values, attrs))
 
 
 def add_noise(

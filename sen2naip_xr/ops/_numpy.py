@@ -271,6 +271,11 @@ def _cached_matrix(key: tuple) -> sparse.csr_array:
 
 def filter_taps(mode: str, sigma: Sequence[float], factor: int) -> list[tuple[tuple[float, ...], int, str]]:
     """Per band ``(taps, origin, boundary)`` for ``mode`` "sen2naip" (blur + bilinear) or "raw" (antialias)."""
+    return _filter_taps(mode, tuple(float(s) for s in sigma), int(factor))
+
+
+@lru_cache(maxsize=64)
+def _filter_taps(mode: str, sigma: tuple[float, ...], factor: int) -> list[tuple[tuple[float, ...], int, str]]:
     out = []
     for s in sigma:
         if mode == "sen2naip":
