@@ -41,9 +41,11 @@ $(REFVENV)/.installed:
 	$(REFVENV)/bin/pip install --quiet --no-deps "opensr-degradation==1.0.1"
 	touch $@
 
-## bench: operator and end-to-end benchmarks, the reference timed in the same run
+## bench: the benchmarks of BENCHMARKS.md (degradation beside the reference, loading, dataset build)
 bench: install refenv
 	$(PY) benchmarks/degradation.py --reference-python $(REFVENV)/bin/python
+	$(PY) benchmarks/load.py
+	$(PY) benchmarks/build.py
 
 lint: install
 	$(VENV)/bin/ruff check sen2naip_xr tests benchmarks examples
