@@ -134,3 +134,10 @@ __all__ += [
     "BuildResult", "CrossSensorConfig", "RunConfig", "SyntheticConfig", "build_cross_sensor", "build_synthetic",
     "DatasetStore", "export", "metadata_table", "open_roi", "open_store", "summarize",
 ]
+
+# --- learning and validating the model (issue 5) ---
+from sen2naip_xr.fit import FitResult, fit_model  # noqa: E402
+from sen2naip_xr.store import cross_sensor_pairs  # noqa: E402
+from sen2naip_xr.validate import compare, validate_store, validation_table  # noqa: E402
+
+__all__ += ["FitResult", "fit_model", "cross_sensor_pairs", "compare", "validate_store", "validation_table"]

@@ -11,8 +11,8 @@ from scipy import ndimage
 import sen2naip_xr as s2n
 from sen2naip_xr.cli import main
 from sen2naip_xr.ops import _numpy as ops
+from sen2naip_xr.store import cross_sensor_pairs
 from sen2naip_xr.store._layout import DatasetStore
-from sen2naip_xr.store._pairs import cross_sensor_pairs
 
 GAMMA = np.array([0.36, 0.34, 0.38, 0.47])  # near the published MVN mean: S2 is much darker than NAIP
 SIGMA = np.array([3.2, 2.8, 2.6, 3.6])

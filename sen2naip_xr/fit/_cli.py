@@ -10,7 +10,7 @@ def fit_store(store, out, *, split: str | None = "train", figures: str | Path | 
     """Fit on the cross-sensor ROIs of ``split``; save the model JSON to ``out`` and the Fig. 4/6 PNGs."""
     from sen2naip_xr.figures import gamma_density_figure, sigma_sweep_figure
     from sen2naip_xr.fit import fit_model
-    from sen2naip_xr.store._pairs import cross_sensor_pairs
+    from sen2naip_xr.store import cross_sensor_pairs
 
     pairs = cross_sensor_pairs(store, split=split)
     s2 = pairs.s2.rename(y_lr="y", x_lr="x")

@@ -113,7 +113,7 @@ def validate_store(store, out, *, methods: Sequence[str] = ("identity", "gamma_l
 
     from sen2naip_xr.degrade import degrade
     from sen2naip_xr.figures import comparison_figure
-    from sen2naip_xr.store._pairs import cross_sensor_pairs
+    from sen2naip_xr.store import cross_sensor_pairs
 
     pairs = cross_sensor_pairs(store, split=split)
     ds = degrade(pairs.naip, list(methods), percentiles=percentiles, noise=noise, seed=seed, model=model,  # type: ignore[arg-type]
