@@ -33,8 +33,10 @@ def _levels8(flat: np.ndarray) -> np.ndarray | None:
         return flat
     if flat.dtype != np.float32:
         return None
-    k = np.rint(flat * np.float32(255))
-    if not (np.all(k >= 0) and np.all(k <= 255)):
+    k = flat * np.float32(255)
+    np.rint(k, out=k)
+    lo, hi = k.min(initial=np.inf), k.max(initial=-np.inf)
+    if not (lo >= 0 and hi <= 255):  # also False when there is a NaN
         return None
     ki = k.astype(np.uint8)
     if not np.array_equal(_LEVELS8[ki], flat):
@@ -43,14 +45,15 @@ def _levels8(flat: np.ndarray) -> np.ndarray | None:
 
 
 def _distribution(
-    flat: np.ndarray,
+    flat: np.ndarray, codes: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     """Distinct values and their counts of a 1-D array without NaN.
 
-    When the values are 8-bit levels, also returns ``(codes, present)``: each pixel's level and the levels
-    present, so a 256-entry lookup table maps pixels without sorting.
+    When the values are 8-bit levels (``codes``, from :func:`_levels8`, computed here when not given), also
+    returns ``(codes, present)``: each pixel's level and the levels present, so a 256-entry lookup table
+    maps pixels without sorting.
     """
-    codes = _levels8(flat)
+    codes = _levels8(flat) if codes is None else codes
     if codes is not None:
         counts = np.bincount(codes, minlength=256)
         present = np.flatnonzero(counts)
@@ -72,32 +75,31 @@ def match_band(source: np.ndarray, template_values: np.ndarray, template_quantil
     distinct source value, interpolated (float64) into the template quantile function. NaNs in ``source``
     take no part and stay NaN.
     """
-    out = np.full(source.shape, np.nan, dtype=np.result_type(source.dtype, np.float32))
+    dtype = np.result_type(source.dtype, np.float32)
     flat = source.reshape(-1)
-    finite = ~np.isnan(flat) if flat.dtype.kind == "f" else None
-    if finite is not None and not finite.all():
-        sub = flat[finite]
-        res = match_band(sub, template_values, template_quantiles)
-        out.reshape(-1)[finite] = res
-        return out
     if flat.size == 0 or template_values.size == 0:
-        return out
-    values, counts, coded = _distribution(flat)
+        return np.full(source.shape, np.nan, dtype=dtype)
+    codes = _levels8(flat)  # None for NaN too: 8-bit data is complete
+    if codes is None and flat.dtype.kind == "f":
+        finite = ~np.isnan(flat)
+        if not finite.all():
+            out = np.full(source.shape, np.nan, dtype=dtype)
+            out.reshape(-1)[finite] = match_band(flat[finite], template_values, template_quantiles)
+            return out
+    values, counts, coded = _distribution(flat, codes)
     quantiles = np.cumsum(counts) / flat.size
     mapped = np.interp(quantiles, template_quantiles, template_values.astype(np.float64))
     if coded is not None:
         codes, present = coded
-        lut = np.zeros(256, dtype=np.float64)
+        lut = np.zeros(256, dtype=dtype)  # float64 -> dtype here or per pixel: the same rounding
         lut[present] = mapped
-        out.reshape(-1)[:] = lut[codes]
-    elif values.size <= 65536:
-        out.reshape(-1)[:] = mapped[np.searchsorted(values, flat)]
-    else:
-        order = np.argsort(flat)
-        res = np.empty(flat.size, dtype=np.float64)
-        res[order] = np.repeat(mapped, counts)
-        out.reshape(-1)[:] = res
-    return out
+        return lut[codes].reshape(source.shape)
+    if values.size <= 65536:
+        return mapped[np.searchsorted(values, flat)].astype(dtype).reshape(source.shape)
+    order = np.argsort(flat)
+    res = np.empty(flat.size, dtype=np.float64)
+    res[order] = np.repeat(mapped, counts)
+    return res.astype(dtype).reshape(source.shape)
 
 
 def template_distribution(template: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
