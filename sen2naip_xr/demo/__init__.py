@@ -162,6 +162,9 @@ def _cmd(args: argparse.Namespace) -> int:
                          n_cross_sensor=args.cross_sensor_rois, n_synthetic=args.synthetic_rois, seed=args.seed,
                          noise=args.noise, device=args.device, scheduler=args.scheduler, workers=args.workers,
                          progress=not args.no_progress)
+        from sen2naip_xr.demo._model import run_model_demo
+
+        run_model_demo(args.out, seed=args.seed, noise=args.noise, device=args.device)
     return 0
 
 
