@@ -6,6 +6,9 @@
    procedural NAIP COGs, Sentinel-2 made from them by a known degradation, STAC items in Planetary
    Computer's layout) on a LocalCluster: ``sen2naip.zarr`` with ``demo_truth`` in its root attributes,
    ``preview.png`` (NAIP, NAIP_h, S2-like per harmonizer, S2) and a summary table.
+3. The model: the degradation fitted back from the cross-sensor pairs (``model.json``, Fig. 4 and Fig. 6
+   PNGs, fitted against ``demo_truth``) and the Table-2 validation of the published and the fitted model
+   (``validation-*/``), printed (:mod:`sen2naip_xr.demo._model`).
 
 Nothing is downloaded.
 """
