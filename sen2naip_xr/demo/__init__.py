@@ -25,11 +25,7 @@ import numpy as np
 from sen2naip_xr.config import METHODS
 from sen2naip_xr.demo._preview import dataset_preview
 from sen2naip_xr.errors import InputError, StoreError
-
-
-def _zarr_ready(ds):
-    """String coordinates as variable-length strings (Zarr v3 has no spec for fixed-width unicode)."""
-    return ds.assign_coords({k: v.astype(object) for k, v in ds.coords.items() if v.dtype.kind == "U"})
+from sen2naip_xr.store._layout import _zarr_ready
 
 
 def run_demo(out: str | Path, *, size: int = 1100, seed: int = 0, percentiles=(10, 50, 90),
