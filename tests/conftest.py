@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from pathlib import Path
 
 import dask
@@ -75,3 +76,28 @@ def raise_if_dask_computes(max_computes: int = 0):
 @pytest.fixture
 def no_compute():
     return raise_if_dask_computes
+
+
+# --- the local STAC API (PostgreSQL/pgstac/stac-fastapi + fault-injecting asset server) ----------------
+# The helper lives in tests/stac/s2n_stac_stack.py and is imported as ``s2n_stac_stack``; the stack starts
+# once per test process and stops at exit. A stack that cannot start makes the tests error, never skip.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "stac"))
+
+
+@pytest.fixture(scope="session")
+def stac_stack():
+    import s2n_stac_stack
+
+    return s2n_stac_stack.get_stack()
+
+
+@pytest.fixture()
+def assets(stac_stack):
+    """The asset server with faults and counters reset, tokens valid for an hour."""
+    stac_stack.assets.clear()
+    stac_stack.assets.token_ttl_s = 3600.0
+    from planetary_computer import sas
+
+    sas.TOKEN_CACHE.clear()
+    yield stac_stack.assets
+    stac_stack.assets.clear()
