@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     kind = args.kind
     rcfg = RunConfig(scheduler=args.scheduler, n_workers=args.workers, memory_limit=args.memory_limit,
                      progress=not args.no_progress, retry_failed=args.retry_failed)
+    cfg: CrossSensorConfig | SyntheticConfig
     if kind == "cross-sensor":
         cfg = CrossSensorConfig(max_misalignment_px=args.max_qa1, max_spectral_angle_deg=args.max_qa2)
     else:

@@ -95,7 +95,7 @@ def plan_jobs(candidates: Any) -> tuple[list[Job], list[tuple[str, str, str, str
 
 
 def _hrefs(items: dict, ids: list[str]) -> list[str]:
-    out = []
+    out: list[str] = []
     for i in ids:
         it = items.get(i)
         if it is not None:

@@ -139,8 +139,8 @@ def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], store_path: str, 
         hr = harmonize_with(stack, variant).values  # the networks see the whole batch
         for i, (job, row) in enumerate(where):
             seed = _rng.derive_key(cfg.seed, job.roi["roi_id"], row["role"]) >> 1
-            lr = blur_downsample(xr.DataArray(hr[i], dims=("band", "y", "x")), dcfg.blur.sigma)
-            lr = add_noise(lr, dcfg.noise.model, seed=seed, sigma=dcfg.noise.sigma, stream=variant.label).values
+            blurred = blur_downsample(xr.DataArray(hr[i], dims=("band", "y", "x")), dcfg.blur.sigma)
+            lr = add_noise(blurred, dcfg.noise.model, seed=seed, sigma=dcfg.noise.sigma, stream=variant.label).values
             hists[i, m] = histc(lr)
             if cfg.store_lr:
                 if lrs is None:

@@ -60,7 +60,7 @@ def export(store_path: str | os.PathLike, out: str | os.PathLike, *, kinds: tupl
                     (folder / "metadata.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
                 else:
                     for role, ds in groups.items():
-                        sub = folder / role
+                        sub = folder / str(role)
                         sub.mkdir(parents=True, exist_ok=True)
                         _tif(ds["hr"], sub / "HR.tif")
                         if "lr" in ds:

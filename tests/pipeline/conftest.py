@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 import sen2naip_xr as s2n
@@ -34,12 +31,3 @@ def sy_cands(demo_catalog):
 def signer():
     return NoSigner()
 
-
-# the local STAC API of tests/stac (PostgreSQL/pgstac/stac-fastapi + asset server), started once per process
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stac"))
-import s2n_stac_stack  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def stac_stack():
-    return s2n_stac_stack.get_stack()
