@@ -89,7 +89,7 @@ def _check_values(block: np.ndarray, arg: str, lo: float, hi: float) -> np.ndarr
 def check_values(image: xr.DataArray, *, arg: str = "image", lo: float = 0.0, hi: float = 1.0) -> xr.DataArray:
     """Reject NaN and values outside [lo, hi]: now for numpy data, inside the tasks for dask data."""
     if isinstance(image.data, dsa.Array):
-        data = image.data.map_blocks(_check_values, arg, lo, hi, dtype=image.dtype,
+        data = image.data.map_blocks(_check_values, arg, lo, hi, dtype=image.dtype,  # type: ignore[arg-type]
                                      name=f"s2n-check-{arg}-" + dsa.core.tokenize(image.data, lo, hi))
         return image.copy(data=data)
     _check_values(np.asarray(image.data), arg, lo, hi)

@@ -117,7 +117,7 @@ class HarmonizeConfig(_Config):
     """Percentile of the gamma distribution (gamma methods only), in (0, 100)."""
     pooled: bool = False
     """gamma_mvn: one gamma pooled over the 4 bands, as the reference code computes; default per band."""
-    gamma: tuple[float, ...] | None = None
+    gamma: float | tuple[float, ...] | None = None
     """Gamma methods: explicit gamma per band (or one for all), overriding the distribution's percentile
     (e.g. a fitted value, or the value the reference drew)."""
     quantize: Literal["none", "u8"] = "none"
@@ -163,7 +163,7 @@ class HarmonizeConfig(_Config):
     def label(self) -> str:
         """Name of this variant in the ``harmonizer`` coordinate, e.g. ``gamma_mvn_p50``."""
         if self.method.startswith("gamma") and self.gamma is not None:
-            return f"{self.method}_" + "_".join(f"{g:.4g}" for g in self.gamma)
+            return f"{self.method}_" + "_".join(f"{g:.4g}" for g in self.gamma)  # type: ignore[union-attr]
         if self.method.startswith("gamma"):
             p = self.percentile
             return f"{self.method}_p{int(p) if p == int(p) else p}"

@@ -112,7 +112,7 @@ def sample_rois(
     """
     cfg = config or RoiConfig()
     if kind is not None:
-        cfg = replace(cfg, kind=kind)
+        cfg = replace(cfg, kind=kind)  # type: ignore[arg-type]  # checked by RoiConfig
     if not isinstance(n, (int, np.integer)) or n < 0:
         raise InputError(f"n={n!r} must be a non-negative integer number of ROIs")
     geom = _as_region(region)
@@ -173,7 +173,7 @@ def rois_from_points(
     """One ROI centred (to the 10 m snap) on each lon/lat point, in the point's UTM zone."""
     cfg = config or RoiConfig()
     if kind is not None:
-        cfg = replace(cfg, kind=kind)
+        cfg = replace(cfg, kind=kind)  # type: ignore[arg-type]  # checked by RoiConfig
     lon_a = np.asarray(list(lon), dtype="float64").ravel()
     lat_a = np.asarray(list(lat), dtype="float64").ravel()
     if lon_a.shape != lat_a.shape:

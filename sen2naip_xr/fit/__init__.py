@@ -121,7 +121,7 @@ def _gamma_corrected(a: np.ndarray, gammas: np.ndarray) -> np.ndarray:
 
 
 def fit_sigma(naip: xr.DataArray, s2: xr.DataArray, gammas: pd.DataFrame | np.ndarray | None = None, *,
-              sigmas: Sequence[float] = DEFAULT_SIGMAS, border: int = 4,
+              sigmas: Sequence[float] | np.ndarray = DEFAULT_SIGMAS, border: int = 4,
               register: bool = True) -> tuple[np.ndarray, xr.DataArray, np.ndarray]:
     """Blur sigma per band by an MAE sweep.
 
@@ -191,6 +191,10 @@ def fit_noise_matrix(s2: xr.DataArray, *, min_per_row: int = 200, quantile: floa
     return matrix, n
 
 
+def _rows(matrix: np.ndarray) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(float(v) for v in row) for row in np.asarray(matrix))
+
+
 @dataclass(frozen=True)
 class FitResult:
     """Everything :func:`fit_model` estimated, plus the model it makes."""
@@ -219,7 +223,7 @@ class FitResult:
         })
 
 
-def fit_model(naip: xr.DataArray, s2: xr.DataArray, *, sigmas: Sequence[float] = DEFAULT_SIGMAS,
+def fit_model(naip: xr.DataArray, s2: xr.DataArray, *, sigmas: Sequence[float] | np.ndarray = DEFAULT_SIGMAS,
               noise: bool = True, source: str = "fitted") -> FitResult:
     """Fit gamma (MVN), blur sigma and the noise matrix from cross-sensor pairs; see the module docstring."""
     gammas = fit_gamma(naip, s2)
@@ -237,7 +241,7 @@ def fit_model(naip: xr.DataArray, s2: xr.DataArray, *, sigmas: Sequence[float] =
         ks[band] = {"statistic": float(res.statistic), "pvalue": float(res.pvalue), "n": int(len(g))}
     best, curves, shifts = fit_sigma(naip, s2, gammas, sigmas=sigmas)
     matrix, counts = fit_noise_matrix(s2) if noise else (None, np.zeros(101))
-    model = DegradationModel(mvn_mean=tuple(mean), mvn_cov=cov, sigma=tuple(best),
-                             noise_matrix=None if matrix is None else matrix, source=source)
+    model = DegradationModel(mvn_mean=tuple(mean), mvn_cov=_rows(cov), sigma=tuple(best),
+                             noise_matrix=None if matrix is None else _rows(matrix), source=source)
     return FitResult(model=model, gammas=gammas, ks=ks, sigma_curves=curves, shifts=shifts, noise_counts=counts)
 

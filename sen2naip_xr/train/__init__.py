@@ -72,7 +72,7 @@ class _Progress:
 def _vae_module(torch: Any) -> Any:
     nn = torch.nn
 
-    class SimpleVAE(nn.Module):
+    class SimpleVAE(nn.Module):  # type: ignore[name-defined]
         """The published architecture (state-dict keys ``encoder.1``, ``encoder.3``, ``decoder.0``, ``decoder.2``)."""
 
         def __init__(self) -> None:
@@ -143,7 +143,7 @@ def _small_unet(torch: Any) -> Any:
         return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(inplace=True),
                              nn.Conv2d(cout, cout, 3, padding=1), nn.ReLU(inplace=True))
 
-    class SmallUNet(nn.Module):
+    class SmallUNet(nn.Module):  # type: ignore[name-defined]
         """3-level U-Net, 16-32-64 channels, nearest x2 upsampling, linear 1x1 head (unbounded like the published one)."""
 
         def __init__(self) -> None:

@@ -8,6 +8,7 @@ pixels to ignore (clouds, nodata). Reductions are plain xarray reductions, so da
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ __all__ = ["pearson", "spectral_angle", "pbias", "mae", "rmse", "METRICS", "comp
 SPATIAL = ("y", "x")
 
 
-def _pair(sim: xr.DataArray, obs: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+def _pair(sim: xr.DataArray, obs: xr.DataArray) -> tuple[Any, Any]:
     sim, obs = as_image(sim, arg="sim"), as_image(obs, arg="obs")
     if sim.sizes["y"] != obs.sizes["y"] or sim.sizes["x"] != obs.sizes["x"]:
         raise InputError(f"sim is {sim.sizes['y']}x{sim.sizes['x']} but obs is {obs.sizes['y']}x{obs.sizes['x']}; "
@@ -47,7 +48,8 @@ def spectral_angle(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
     dot = (s * o).sum("band", skipna=False)
     norm = np.sqrt((s**2).sum("band", skipna=False) * (o**2).sum("band", skipna=False))
     cos = (dot / norm).clip(-1, 1)
-    return np.degrees(np.arccos(cos)).mean(SPATIAL)
+    angle: Any = np.degrees(np.arccos(cos))
+    return angle.mean(SPATIAL)
 
 
 def pbias(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
