@@ -1,0 +1,113 @@
+"""The store on its own: atomic ROI writes and markers, failure records, metadata helpers, export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+
+import sen2naip_xr as s2n
+from sen2naip_xr.store import DatasetStore, clean_href, export, roi_name, split_of
+from sen2naip_xr.store._metadata import georeferenced, roi_metadata
+
+ROI = {"roi_id": "cs-32611-500000-3650000", "epsg": 32611, "x_min": 500000.0, "y_max": 3650000.0, "size": 32,
+       "res": 2.5}
+
+
+def _groups(seed=0):
+    rng = np.random.default_rng(seed)
+    lr = georeferenced(rng.random((4, 8, 8), dtype=np.float32), name="lr", x_min=500000.0, y_max=3650000.0,
+                       res=10.0, epsg=32611)
+    lr["hist"] = xr.DataArray(np.ones((4, 120), np.float32), dims=("band", "bin"))
+    hr = georeferenced(rng.random((4, 32, 32), dtype=np.float32), name="hr", x_min=500000.0, y_max=3650000.0,
+                       res=2.5, epsg=32611)
+    return {"lr": lr, "hr": hr}
+
+
+@pytest.fixture()
+def store(tmp_path):
+    st = DatasetStore(tmp_path / "s.zarr")
+    st.init({"title": "test"})
+    return st
+
+
+def test_write_roi_is_whole_georeferenced_and_readable(store):
+    meta = roi_metadata(ROI, name=roi_name(0), qa={"QA_1": 0.25, "QA_2": float("nan")})
+    store.write_roi("cross-sensor", "ROI_00001", _groups(), meta)
+    assert store.is_complete("cross-sensor", "ROI_00001") and store.rois("cross-sensor") == ["ROI_00001"]
+    attrs = store.attrs("cross-sensor/ROI_00001")
+    assert attrs["QA_1"] == 0.25 and attrs["QA_2"] is None and attrs["proj:epsg"] == 32611
+    assert attrs["proj:transform"] == [2.5, 0.0, 500000.0, 0.0, -2.5, 3650000.0]
+    lr = s2n.open_roi(store.path, "cross-sensor", 1, "lr")
+    assert lr.rio.crs.to_epsg() == 32611 and lr.rio.transform().c == 500000.0 and lr.lr.shape == (4, 8, 8)
+    tree = xr.open_datatree(store.path, engine="zarr", consolidated=False)
+    assert tree.attrs["title"] == "test" and "/cross-sensor/ROI_00001/hr" in tree.groups
+    # a second write of a finished ROI changes nothing
+    before = store.digest()
+    store.write_roi("cross-sensor", "ROI_00001", _groups(seed=1), meta)
+    assert store.digest() == before
+
+
+def test_a_half_written_roi_is_invisible_and_cleared(store):
+    half = store.path / "_staging" / "deadbeef"
+    (half / "lr").mkdir(parents=True)
+    (half / "lr" / "zarr.json").write_text("{")
+    assert store.rois("cross-sensor") == [] and store.done("cross-sensor") == set()
+    assert s2n.summarize(store.path)["parts"]["cross-sensor"]["in_progress"] == ["deadbeef"]
+    store.clear_staging()
+    assert not half.exists() and (store.path / "_staging" / "zarr.json").exists()
+
+
+def test_failures_table_and_retry(store):
+    store.record_failure("cross-sensor", "ROI_00002", "cs-1", "clouds", "80% cloud")
+    store.record_failure("synthetic", "ROI_00001", "sy-1", "blank", "blank window")
+    store.record_failure("cross-sensor", "ROI_00002", "cs-1", "qa", "recorded once: the first stays")
+    t = store.failures()
+    assert t[["kind", "roi", "stage"]].values.tolist() == [["cross-sensor", "ROI_00002", "clouds"],
+                                                           ["synthetic", "ROI_00001", "blank"]]
+    assert store.done("cross-sensor") == {"ROI_00002"}
+    store.forget_failures("cross-sensor")
+    assert store.done("cross-sensor") == set() and len(store.failures()) == 1
+
+
+def test_split_is_a_stable_80_20_hash():
+    ids = [f"cs-32611-{i}-3650000" for i in range(4000)]
+    splits = [split_of(i) for i in ids]
+    assert splits == [split_of(i) for i in ids]
+    assert 0.78 < splits.count("train") / len(ids) < 0.82
+
+
+def test_clean_href_drops_sas_tokens_only():
+    signed = "https://naipeuwest.blob.core.windows.net/naip/a.tif?st=2024&se=2024&sp=rl&sv=2021&sr=c&sig=abc%3D"
+    assert clean_href(signed) == "https://naipeuwest.blob.core.windows.net/naip/a.tif"
+    assert clean_href("https://x/a.tif?version=2&sig=1") == "https://x/a.tif?version=2"
+    assert clean_href("/data/a.tif") == "/data/a.tif"
+
+
+def test_export_writes_the_published_layout(store, tmp_path):
+    store.write_roi("cross-sensor", "ROI_00001", _groups(), roi_metadata(ROI, name="ROI_00001"))
+    folders = export(store.path, tmp_path / "pub")
+    d = tmp_path / "pub" / "cross-sensor" / "ROI_00001"
+    assert folders == [d] and sorted(p.name for p in d.iterdir()) == ["HR.tif", "LR.tif", "metadata.json"]
+    with rasterio.open(d / "LR.tif") as f:
+        assert f.dtypes[0] == "uint16" and f.crs.to_epsg() == 32611 and f.transform.a == 10.0 and f.count == 4
+        np.testing.assert_array_equal(f.read(), np.round(_groups()["lr"].lr.values * 10000).astype(np.uint16))
+    meta = json.loads((d / "metadata.json").read_text())
+    assert meta["roi_id"] == ROI["roi_id"] and len(meta["histograms"]) == 4 and "s2n:complete" not in meta
+
+
+def test_init_refuses_what_it_must_not_overwrite(tmp_path):
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "keep.txt").write_text("mine")
+    with pytest.raises(s2n.StoreError, match="not a sen2naip_xr store"):
+        DatasetStore(tmp_path / "busy").init()
+    arr = tmp_path / "array.zarr"
+    arr.mkdir()
+    (arr / "zarr.json").write_text(json.dumps({"zarr_format": 3, "node_type": "array"}))
+    with pytest.raises(s2n.StoreError, match="not a Zarr v3 group"):
+        DatasetStore(arr).init()
+    with pytest.raises(s2n.StoreError, match="not a sen2naip_xr store"):
+        s2n.summarize(tmp_path / "busy")
