@@ -72,6 +72,7 @@ def register(subparsers) -> None:
             q.add_argument("--max-days", type=float, default=1.0, help="max |S2 date - NAIP date| in days (default 1)")
             q.add_argument("--max-qa1", type=float, default=1.0, help="drop pairs misaligned by more (S2 px, default 1)")
             q.add_argument("--max-qa2", type=float, default=2.0, help="drop pairs with a larger spectral angle (deg, default 2)")
+            q.add_argument("--model", default=None, help="fitted model JSON (sen2naip-xr fit): its sigmas for QA")
         else:
             q.add_argument("--methods", nargs="+", default=["identity", "gamma_mvn", "unet", "vae"],
                            help="harmonizers (default: identity gamma_mvn unet vae)")
@@ -84,6 +85,8 @@ def register(subparsers) -> None:
             q.add_argument("--store-lr", action="store_true", help="also store the LR arrays of every harmonizer")
             q.add_argument("--rois-per-task", type=_positive_int, default=4, help="ROIs per harmonizer task")
             q.add_argument("--device", default="auto", help="torch device of the U-Net: auto, cpu, cuda")
+            q.add_argument("--model", default=None,
+                           help="fitted model JSON (sen2naip-xr fit) in place of the published gamma/sigma/noise")
         q.set_defaults(func=run)
 
 
@@ -126,12 +129,12 @@ def run(args: argparse.Namespace) -> int:
                      progress=not args.no_progress, retry_failed=args.retry_failed)
     cfg: CrossSensorConfig | SyntheticConfig
     if kind == "cross-sensor":
-        cfg = CrossSensorConfig(max_misalignment_px=args.max_qa1, max_spectral_angle_deg=args.max_qa2)
+        cfg = CrossSensorConfig(max_misalignment_px=args.max_qa1, max_spectral_angle_deg=args.max_qa2, model=args.model)
     else:
         cfg = SyntheticConfig(methods=tuple(args.methods), percentiles=tuple(args.percentiles), noise=args.noise,
                               seed=args.seed, store_lr=args.store_lr, keep_fraction=args.keep_fraction,
                               embedder=args.embedder, clip_weights=args.clip_weights,
-                              rois_per_task=args.rois_per_task, device=args.device)
+                              rois_per_task=args.rois_per_task, device=args.device, model=args.model)
     cands, signer, attrs = _candidates(args, kind)
     print(cands.summary())
     build = build_cross_sensor if kind == "cross-sensor" else build_synthetic

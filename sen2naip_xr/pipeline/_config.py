@@ -34,6 +34,14 @@ class _Config:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
 
+def _check_model(model: str | None) -> None:
+    """A model path must hold a readable fitted model (fails here, not in a task)."""
+    if model is not None:
+        from sen2naip_xr.config import DegradationModel
+
+        DegradationModel.load(model)
+
+
 @dataclass(frozen=True)
 class CrossSensorConfig(_Config):
     """The cross-sensor builder: cloud screening, histogram matching, QA filter."""
@@ -46,8 +54,19 @@ class CrossSensorConfig(_Config):
     """A capture passes cloud screening when its SCL-flagged fraction is <= this."""
     max_nodata_fraction: float = 0.0
     """A capture whose S2 or NAIP no-data fraction exceeds this is skipped."""
+    model: str | None = None
+    """A fitted model JSON (``sen2naip-xr fit``): its blur sigmas bring NAIP_h to 10 m for QA1/QA2;
+    default: the published sigmas."""
+
+    @property
+    def sigma(self) -> tuple[float, ...]:
+        """Blur sigmas of the QA step (the model's, or the published ones)."""
+        from sen2naip_xr.config import SEN2NAIP_SIGMA, DegradationModel
+
+        return DegradationModel.load(self.model).sigma if self.model else SEN2NAIP_SIGMA
 
     def __post_init__(self) -> None:
+        _check_model(self.model)
         _positive("max_misalignment_px", self.max_misalignment_px)
         _positive("max_spectral_angle_deg", self.max_spectral_angle_deg)
         for name in ("max_cloud_fraction", "max_nodata_fraction"):
@@ -85,6 +104,9 @@ class SyntheticConfig(_Config):
     """ROIs per harmonizer task: the networks run batched over their images (one model load per worker)."""
     device: str = "auto"
     """Torch device of the U-Net (``auto``: CUDA when present)."""
+    model: str | None = None
+    """A fitted model JSON (``sen2naip-xr fit``) used in place of the published gamma distributions, blur
+    sigmas and noise matrix; default: the published model."""
 
     def __post_init__(self) -> None:
         methods = (self.methods,) if isinstance(self.methods, str) else tuple(self.methods)
@@ -106,6 +128,7 @@ class SyntheticConfig(_Config):
             raise InputError("embedder='clip' needs clip_weights= the path of an open-clip checkpoint "
                              "(nothing is downloaded); or use embedder='thumbnail'")
         _positive("rois_per_task", self.rois_per_task, integer=True)
+        _check_model(self.model)
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,7 @@ def _cross_sensor_task(job: Job, store_path: str, cfg: CrossSensorConfig, load_c
             reasons.append(("blank", f"{pair['naip_id']}: blank NAIP (a constant 19x19 window)"))
             continue
         naip_h = histogram_match(xr.DataArray(naip_t, dims=dims), xr.DataArray(s2_t, dims=dims)).values
-        lr_h = to_10m(naip_h)
+        lr_h = to_10m(naip_h, sigma=cfg.sigma)
         qa1, (dy, dx) = misalignment(lr_h, s2_t)
         qa2 = spectral_angle(shift_image(lr_h, (dy, dx)), s2_t)
         if not (qa1 <= cfg.max_misalignment_px and qa2 <= cfg.max_spectral_angle_deg):

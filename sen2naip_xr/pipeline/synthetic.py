@@ -130,17 +130,18 @@ def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], store_path: str, 
     if not images:
         return results
     dcfg = build_config(list(cfg.methods), percentiles=cfg.percentiles, noise=cfg.noise, seed=cfg.seed,
-                        device=cfg.device)
+                        device=cfg.device, model=cfg.model)
     stack = xr.DataArray(np.stack(images), dims=("image", "band", "y", "x"))
     labels = [v.label for v in dcfg.methods]
     hists = np.zeros((len(images), len(labels), 4, 120), np.float32)
     lrs = None
     for m, variant in enumerate(dcfg.methods):
-        hr = harmonize_with(stack, variant).values  # the networks see the whole batch
+        hr = harmonize_with(stack, variant, model=dcfg.model).values  # the networks see the whole batch
         for i, (job, row) in enumerate(where):
             seed = _rng.derive_key(cfg.seed, job.roi["roi_id"], row["role"]) >> 1
             blurred = blur_downsample(xr.DataArray(hr[i], dims=("band", "y", "x")), dcfg.blur.sigma)
-            lr = add_noise(blurred, dcfg.noise.model, seed=seed, sigma=dcfg.noise.sigma, stream=variant.label).values
+            lr = add_noise(blurred, dcfg.noise.model, seed=seed, sigma=dcfg.noise.sigma, stream=variant.label,
+                           matrix=dcfg.model.noise_matrix).values
             hists[i, m] = histc(lr)
             if cfg.store_lr:
                 if lrs is None:
