@@ -114,7 +114,9 @@ def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], store_path: str, 
     store = DatasetStore(store_path)
     results, images, where = [], [], []
     for job in jobs:
-        if store.is_complete(KIND, job.name) or store.is_failed(KIND, job.name):
+        # A batch is fixed by the ROI list, whatever is already done: the networks' float results depend on
+        # the batch they run in, so a finished member is computed again (not written) to keep the batch.
+        if store.is_failed(KIND, job.name):
             results.append({"name": job.name, "status": "skipped"})
             continue
         pix, err = _load(job, load_cfg, signer, reader)
@@ -170,6 +172,9 @@ def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], store_path: str, 
         metas.setdefault(job.name, meta).update({k: v for k, v in meta.items() if k.startswith("naip_")})
     for job in jobs:
         if job.name not in by_roi:
+            continue
+        if store.is_complete(KIND, job.name):
+            results.append({"name": job.name, "status": "skipped"})
             continue
         meta = metas[job.name]
         meta["harmonizers"] = labels
@@ -279,9 +284,11 @@ def build_synthetic(
                 result.failed.append(j.name)
         done = store.done(KIND)
         result.skipped = [j.name for j in jobs if j.name in done and j.name not in result.failed]
-        todo = [j for j in jobs if j.name not in done]
+        # batches over every ROI with kept images (not only those left to do): the same batches in every run
         size = cfg.rois_per_task
-        batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+        eligible = [j for j in jobs if keep[j.name]]
+        batches = [b for b in (eligible[i:i + size] for i in range(0, len(eligible), size))
+                   if any(j.name not in done for j in b)]
         nets = any(m in ("unet", "vae") for m in cfg.methods)
         tasks2 = ((f"synthetic-degrade-{b[0].name}-{b[-1].name}",
                    (b, {j.name: keep[j.name] for j in b}, str(store.path), cfg, load, signer, reader, prov))
@@ -289,8 +296,8 @@ def build_synthetic(
         for res_list in runner.run(_degrade_task, tasks2, desc="synthetic: harmonize + degrade", total=len(batches),
                                    resources=runner.gpu_resources() if nets else None):
             for res in res_list:
-                {"written": result.written, "failed": result.failed, "skipped": result.skipped}[res["status"]].append(
-                    res["name"])
+                if res["status"] != "skipped":
+                    {"written": result.written, "failed": result.failed}[res["status"]].append(res["name"])
     finish_part(store, KIND, len(candidates.rois), cfg.to_dict())
     result.seconds = time.perf_counter() - t0
     return result

@@ -117,3 +117,19 @@ def test_killing_a_worker_mid_run_still_completes_with_the_same_bytes(tmp_path, 
         t.join(5)
     assert killed, "no worker was killed"
     assert DatasetStore(out).digest() == DatasetStore(tmp_path / "ref.zarr").digest()
+
+
+def test_resumed_unet_batches_give_the_same_bytes(tmp_path, sy_cands, signer):
+    """The U-Net's floats depend on the batch it runs in: batches are fixed by the ROI list, so an ROI
+    redone alone after a crash is computed in its original batch again."""
+    import shutil
+
+    cfg = SyntheticConfig(methods=("identity", "unet"), device="cpu", rois_per_task=2, store_lr=True)
+    sync = RunConfig(scheduler="sync", progress=False)
+    out = tmp_path / "s.zarr"
+    build_synthetic(sy_cands, out, config=cfg, run=sync, signer=signer)
+    before = DatasetStore(out).digest()
+    shutil.rmtree(out / "synthetic" / "ROI_00002")  # as if killed before its write; ROI_00001 shares its batch
+    res = build_synthetic(sy_cands, out, config=cfg, run=sync, signer=signer)
+    assert res.written == ["ROI_00002"]
+    assert DatasetStore(out).digest() == before
