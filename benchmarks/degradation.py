@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -24,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from _machine import cpu_and_memory  # benchmarks/ is on sys.path when a script runs
 
 import sen2naip_xr as s2n
 
@@ -43,15 +42,6 @@ def timeit(func, *, min_runs: int = 3, max_seconds: float = 6.0) -> float:
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     gpu = "no GPU"
     try:
         import torch
@@ -61,7 +51,7 @@ def machine() -> str:
         threads = torch.get_num_threads()
     except ImportError:
         threads = 0
-    return f"{os.cpu_count()} cores {cpu}, {mem:.0f} GiB, {gpu}, torch threads {threads}"
+    return f"{cpu_and_memory()}, {gpu}, torch threads {threads}"
 
 
 def operator_rows(size: int, quick: bool) -> list[dict]:

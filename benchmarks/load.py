@@ -35,7 +35,6 @@ import argparse
 import copy
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -58,6 +57,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests" / "stac"))
 import s2n_stac_stack as stack  # noqa: E402  (the byte-counting asset server and PC item templates)
+from _machine import cpu_and_memory  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 
 NAIP_RES = 0.6
 NAIP_SIZE = 6000
@@ -72,16 +72,7 @@ S2_TILE = (490000.0, 3646000.0, 494000.0, 3651000.0)  # x0, y0, x1, y1 of the sm
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores {cpu}, {mem:.0f} GiB, GDAL {rasterio.__gdal_version__}, rasterio {rasterio.__version__}"
+    return f"{cpu_and_memory()}, GDAL {rasterio.__gdal_version__}, rasterio {rasterio.__version__}"
 
 
 # ------------------------------------------------------------------------------------------------
