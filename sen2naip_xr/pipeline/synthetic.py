@@ -15,7 +15,9 @@ Two rounds of tasks:
 
 from __future__ import annotations
 
+import contextlib
 import time
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,23 @@ def _embed_task(job: Job, cfg: SyntheticConfig, load_cfg: Any, signer: Any, read
     return out
 
 
+@contextlib.contextmanager
+def _one_torch_thread(active: bool):
+    """The U-Net on one CPU thread: its float sums depend on the thread count, and Dask workers run with
+    one (``OMP_NUM_THREADS=1``), so an in-process run gives the same bytes as a cluster."""
+    if not active or find_spec("torch") is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], store_path: str, cfg: SyntheticConfig,
                   load_cfg: Any, signer: Any, reader: Any, prov: dict) -> list[dict]:
     """Round 2: every harmonizer on a batch of ROIs, then blur/downsample/noise per image, then write."""
@@ -138,7 +157,8 @@ def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], store_path: str, 
     hists = np.zeros((len(images), len(labels), 4, 120), np.float32)
     lrs = None
     for m, variant in enumerate(dcfg.methods):
-        hr = harmonize_with(stack, variant, model=dcfg.model).values  # the networks see the whole batch
+        with _one_torch_thread(variant.method == "unet"):  # the networks see the whole batch
+            hr = harmonize_with(stack, variant, model=dcfg.model).values
         for i, (job, row) in enumerate(where):
             seed = _rng.derive_key(cfg.seed, job.roi["roi_id"], row["role"]) >> 1
             blurred = blur_downsample(xr.DataArray(hr[i], dims=("band", "y", "x")), dcfg.blur.sigma)

@@ -120,8 +120,8 @@ def test_killing_a_worker_mid_run_still_completes_with_the_same_bytes(tmp_path, 
 
 
 def test_resumed_unet_batches_give_the_same_bytes(tmp_path, sy_cands, signer):
-    """The U-Net's floats depend on the batch it runs in: batches are fixed by the ROI list, so an ROI
-    redone alone after a crash is computed in its original batch again."""
+    """The U-Net's floats depend on the batch it runs in and on torch's thread count: batches are fixed by
+    the ROI list (an ROI redone after a crash is computed in its original batch) and it runs on one thread."""
     import shutil
 
     cfg = SyntheticConfig(methods=("identity", "unet"), device="cpu", rois_per_task=2, store_lr=True)
@@ -133,3 +133,7 @@ def test_resumed_unet_batches_give_the_same_bytes(tmp_path, sy_cands, signer):
     res = build_synthetic(sy_cands, out, config=cfg, run=sync, signer=signer)
     assert res.written == ["ROI_00002"]
     assert DatasetStore(out).digest() == before
+    # and on a LocalCluster worker (one torch thread there, one in process: see _one_torch_thread)
+    build_synthetic(sy_cands, tmp_path / "w.zarr", config=cfg, run=RunConfig(n_workers=1, progress=False),
+                    signer=signer)
+    assert DatasetStore(tmp_path / "w.zarr").digest() == before
