@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sen2naip_xr.catalog._cli import _bbox  # one parser for --bbox in search and build
 from sen2naip_xr.errors import InputError
 
 _EPILOG = """examples:
@@ -14,16 +15,6 @@ _EPILOG = """examples:
   sen2naip-xr build synthetic --bbox=-117.3,32.7,-116.8,33.2 --rois 20 --datetime 2010-01-01/2023-12-31 \\
       --methods identity gamma_mvn vae --keep-fraction 0.5 --scheduler tcp://10.0.0.5:8786 --out ds.zarr
 rerun the same command to resume: finished ROIs are skipped."""
-
-
-def _bbox(text: str) -> tuple[float, float, float, float]:
-    try:
-        w, s, e, n = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--bbox {text!r} is not W,S,E,N in degrees, e.g. -117.2,32.8,-116.9,33.1") from None
-    if not (w < e and s < n):
-        raise argparse.ArgumentTypeError(f"--bbox {text!r} needs W < E and S < N")
-    return w, s, e, n
 
 
 def _positive_int(text: str) -> int:
