@@ -120,8 +120,8 @@ def _one_torch_thread(active: bool):
         torch.set_num_threads(before)
 
 
-def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], store_path: str, cfg: SyntheticConfig,
-                  load_cfg: Any, signer: Any, reader: Any, prov: dict) -> list[dict]:
+def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str, list[str]], store_path: str,
+                  cfg: SyntheticConfig, load_cfg: Any, signer: Any, reader: Any, prov: dict) -> list[dict]:
     """Round 2: every harmonizer on a batch of ROIs, then blur/downsample/noise per image, then write."""
     import xarray as xr
 
@@ -198,6 +198,7 @@ def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], store_path: str, 
             continue
         meta = metas[job.name]
         meta["harmonizers"] = labels
+        meta["images_dropped"] = notes.get(job.name, [])
         meta["provenance"] = provenance_record(prov, [a.href for it in job.items.values() for k, a in it.assets.items()
                                                       if k == "image"])
         store.write_roi(KIND, job.name, by_roi[job.name], meta)
@@ -205,7 +206,8 @@ def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], store_path: str, 
     return results
 
 
-def _embeddings(store: DatasetStore, names: list[str], embedder: str) -> dict[str, dict[str, np.ndarray]] | None:
+def _embeddings(store: DatasetStore, names: list[str], embedder: str) -> tuple[dict, dict] | None:
+    """The stored embeddings (and why images were dropped) of this ROI list and embedder, or None."""
     import xarray as xr
 
     path = store.path / KIND / _EMB
@@ -218,10 +220,10 @@ def _embeddings(store: DatasetStore, names: list[str], embedder: str) -> dict[st
     for key, vec in zip(ds["image"].values, ds["embedding"].values, strict=True):
         n, _, role = str(key).partition("/")
         out[n][role] = vec
-    return out
+    return out, dict(ds.attrs.get("dropped", {}))
 
 
-def _save_embeddings(store: DatasetStore, names: list[str], embedder: str, emb: dict) -> None:
+def _save_embeddings(store: DatasetStore, names: list[str], embedder: str, emb: dict, dropped: dict) -> None:
     import shutil
 
     import xarray as xr
@@ -229,7 +231,7 @@ def _save_embeddings(store: DatasetStore, names: list[str], embedder: str, emb: 
     keys = [f"{n}/{r}" for n in names for r in sorted(emb.get(n, {}))]
     vecs = np.stack([emb[k.split("/")[0]][k.split("/")[1]] for k in keys]) if keys else np.zeros((0, 0))
     ds = xr.Dataset({"embedding": (("image", "feature"), vecs)}, coords={"image": np.array(keys, dtype=object)},
-                    attrs={"embedder": embedder, "rois": names})
+                    attrs={"embedder": embedder, "rois": names, "dropped": dropped})
     path = store.path / KIND / _EMB
     shutil.rmtree(path, ignore_errors=True)
     tmp = store._stage()
@@ -274,8 +276,10 @@ def build_synthetic(
     emb_name = cfg.embedder if cfg.embedder == "thumbnail" else f"clip:{cfg.clip_model}:{cfg.clip_weights}"
     prov = {"kind": KIND, "synthetic": cfg.to_dict(), "load": repr(load) if load is not None else "default"}
     with Runner(rcfg, client=client) as runner:
-        emb = _embeddings(store, names, emb_name)
-        if emb is None:
+        cached = _embeddings(store, names, emb_name)
+        if cached is not None:
+            emb, dropped = cached
+        else:
             emb, reasons = {}, {}
             tasks = ((f"synthetic-embed-{j.name}-{j.roi['roi_id']}", (j, cfg, load, signer, reader)) for j in jobs)
             for res in runner.run(_embed_task, tasks, desc="synthetic: blank check + embed", total=len(jobs)):
@@ -287,15 +291,19 @@ def build_synthetic(
                     store.record_failure(KIND, j.name, j.roi["roi_id"], "+".join(sorted({s for s, _ in rs})),
                                          "; ".join(r for _, r in rs))
                     result.failed.append(j.name)
-            _save_embeddings(store, names, emb_name, emb)
+            dropped = {n: [r for _, r in rs] for n, rs in reasons.items() if rs}
+            _save_embeddings(store, names, emb_name, emb, dropped)
         keys = [(n, r) for n in names for r in sorted(emb.get(n, {}))]
         mask = select_diverse(
             np.stack([emb[n][r] for n, r in keys]) if keys else np.zeros((0, 1)),
             keep_fraction=cfg.keep_fraction, seed=cfg.seed)
         keep: dict[str, list[str]] = {n: [] for n in names}
+        notes: dict[str, list[str]] = {n: list(dropped.get(n, [])) for n in names}
         for (n, r), k in zip(keys, mask, strict=True):
             if k:
                 keep[n].append(r)
+            else:
+                notes[n].append(f"{r}: not kept by the diversity filter")
         done = store.done(KIND)
         for j in jobs:
             if j.name not in done and emb.get(j.name) and not keep[j.name]:
@@ -311,7 +319,8 @@ def build_synthetic(
                    if any(j.name not in done for j in b)]
         nets = any(m in ("unet", "vae") for m in cfg.methods)
         tasks2 = ((f"synthetic-degrade-{b[0].name}-{b[-1].name}",
-                   (b, {j.name: keep[j.name] for j in b}, str(store.path), cfg, load, signer, reader, prov))
+                   (b, {j.name: keep[j.name] for j in b}, {j.name: notes[j.name] for j in b}, str(store.path), cfg,
+                    load, signer, reader, prov))
                   for b in batches)
         for res_list in runner.run(_degrade_task, tasks2, desc="synthetic: harmonize + degrade", total=len(batches),
                                    resources=runner.gpu_resources() if nets else None):

@@ -65,6 +65,10 @@ def test_synthetic_blank_check_diversity_and_histograms(tmp_path, sy_cands, sign
     assert "ROI_00003/late" not in list(emb.image.values)  # the blank capture is never embedded
     kept = sum(len([g for g in ("early", "late") if g in tree[f"synthetic/{n}"].children]) for n in store.rois("synthetic"))
     assert kept == 4  # ceil(0.75 * 5 usable images) clusters, one image each
+    for n in store.rois("synthetic"):  # every image is stored or said why not
+        roles = [g for g in ("early", "late") if g in tree[f"synthetic/{n}"].children]
+        notes = store.attrs(f"synthetic/{n}")["images_dropped"]
+        assert len(roles) + len(notes) == 2 and all(("blank" in x) or ("diversity" in x) for x in notes)
     name = store.rois("synthetic")[0]
     g = tree[f"synthetic/{name}/early"].to_dataset()
     assert g.hr.shape == (4, 256, 256) and g.hist.shape == (3, 4, 120) and g.lr.shape == (3, 4, 64, 64)
