@@ -89,6 +89,10 @@ def run_dataset_demo(out: str | Path, *, cross_sensor_size: int = 484, synthetic
     cs = search_pairs(cat.cross_sensor_rois, datetime=cat.datetime, client=cat.client, progress=False)
     sy = search_pairs(cat.synthetic_rois, kind="synthetic", datetime=cat.datetime, client=cat.client, progress=False)
     store_path = out / "sen2naip.zarr"
+    if not cat.reused and store_path.exists():  # new scenes: a store built from other ones would be resumed
+        import shutil
+
+        shutil.rmtree(store_path)
     run = RunConfig(scheduler=scheduler, n_workers=workers, progress=progress)
     attrs = {"demo_truth": cat.truth.to_dict()}
     from distributed import Client, LocalCluster

@@ -314,6 +314,8 @@ class DemoCatalog:
     """A search interval covering every capture."""
     root: Path
     """Folder of the COGs and ``items.json``."""
+    reused: bool = False
+    """True when the scenes were already there (same parameters) and were not written again."""
 
 
 def _params_key(**kw: Any) -> str:
@@ -336,7 +338,7 @@ def build_demo_catalog(
     first (the second is used), ROI 3 is shifted by 1.6 px (QA1 rejects it), the others by up to
     0.35 px. Synthetic ROI 2's late capture has a blank stripe (the blank check drops it).
     """
-    root = Path(root)
+    root = Path(root).resolve()  # absolute hrefs: odc-stac cannot parse relative ones
     for name, v in (("n_cross_sensor", n_cross_sensor), ("n_synthetic", n_synthetic)):
         if not isinstance(v, int) or v < 0:
             raise InputError(f"{name}={v!r} must be a non-negative integer")
@@ -345,7 +347,7 @@ def build_demo_catalog(
             raise InputError(f"{name}={v!r} must be a multiple of 4 >= 32 (HR pixels), e.g. 484")
     base = truth or DemoTruth()
     key = _params_key(n_cross_sensor=n_cross_sensor, n_synthetic=n_synthetic, cs=cross_sensor_size,
-                      sy=synthetic_size, seed=seed, truth=asdict(base), version=3)
+                      sy=synthetic_size, seed=seed, truth=asdict(base), version=4, root=str(root))
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -354,7 +356,7 @@ def build_demo_catalog(
     if manifest.exists():
         saved = json.loads(manifest.read_text())
         if saved.get("key") == key:
-            return _from_manifest(root, saved)
+            return _from_manifest(root, saved, reused=True)
 
     rng = np.random.default_rng(seed)
     from scipy import ndimage
@@ -458,10 +460,10 @@ def build_demo_catalog(
     tmp = manifest.with_suffix(".tmp")
     tmp.write_text(json.dumps(saved))
     tmp.replace(manifest)
-    return _from_manifest(root, saved)
+    return _from_manifest(root, saved, reused=False)
 
 
-def _from_manifest(root: Path, saved: dict) -> DemoCatalog:
+def _from_manifest(root: Path, saved: dict, *, reused: bool) -> DemoCatalog:
     t = saved["truth"]
     truth = DemoTruth(gamma=tuple(t["gamma"]), sigma=tuple(t["sigma"]), noise_sd=t["noise_sd"],
                       shifts={k: tuple(v) for k, v in t["shifts"].items()}, cloudy=t["cloudy"], blank=t["blank"])
@@ -470,6 +472,6 @@ def _from_manifest(root: Path, saved: dict) -> DemoCatalog:
         client=EmbeddedCatalog(items),
         cross_sensor_rois=pd.DataFrame(saved["cross_sensor_rois"]),
         synthetic_rois=pd.DataFrame(saved["synthetic_rois"]),
-        truth=truth, datetime=saved["datetime"], root=root,
+        truth=truth, datetime=saved["datetime"], root=root, reused=reused,
     )
 

@@ -90,3 +90,22 @@ def test_demo_command_builds_both_parts_with_truth(tmp_path, capsys):
     assert "cross-sensor" in text and "synthetic" in text and "wrote" in text
     info = s2n.summarize(out / "sen2naip.zarr")
     assert info["demo_truth"] and info["parts"]["synthetic"]["harmonizers"][:2] == ["identity", "gamma_mvn_p50"]
+
+
+def test_relative_output_folders_work(tmp_path, monkeypatch):
+    """`make demo` passes --out demo-output: hrefs must be absolute for odc-stac, and new scenes reset the store."""
+    from sen2naip_xr.demo import run_dataset_demo
+
+    monkeypatch.chdir(tmp_path)
+    cat = build_demo_catalog("rel", n_cross_sensor=2, n_synthetic=0, cross_sensor_size=96)
+    assert all(a.href.startswith("/") for i in cat.client.items for a in i.assets.values())
+    cands = s2n.search_pairs(cat.cross_sensor_rois, datetime=cat.datetime, client=cat.client, progress=False)
+    assert s2n.load_failures(*(c.compute() for c in s2n.load_pairs(cands, signer=NoSigner()))).empty
+    kw = dict(cross_sensor_size=96, synthetic_size=96, n_cross_sensor=2, n_synthetic=1, device="cpu",
+              scheduler="sync", progress=False, methods=("identity",))
+    run_dataset_demo("out", **kw)
+    first = s2n.DatasetStore("out/sen2naip.zarr").digest()
+    run_dataset_demo("out", **kw)  # same scenes: resumed, unchanged
+    assert s2n.DatasetStore("out/sen2naip.zarr").digest() == first
+    run_dataset_demo("out", **{**kw, "n_cross_sensor": 3})  # new scenes: a new store
+    assert len(s2n.metadata_table("out/sen2naip.zarr")) + len(s2n.DatasetStore("out/sen2naip.zarr").failures("cross-sensor")) == 3
