@@ -114,7 +114,7 @@ class DatasetStore:
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
+        self.path = Path(path).absolute()  # tasks may run in workers with another working directory
 
     # -------------------------------------------------------------------------------------------
     def init(self, attrs: Mapping[str, Any] | None = None, *, kinds: tuple[str, ...] = KINDS) -> None:
