@@ -83,3 +83,14 @@ def test_include_hr_false_returns_the_same_lr_only():
     lr_only = s2n.degrade(naip, ["identity", "gamma_mvn"], seed=3, include_hr=False)
     assert list(lr_only.data_vars) == ["lr"]
     np.testing.assert_array_equal(full.lr.values, lr_only.lr.values)
+
+
+def test_degrade_accepts_arrays_with_foreign_provenance_text():
+    """Provenance written by another tool (plain text) is kept as a note, not a JSON error."""
+    naip = s2n.example_image(size=32, seed=9)
+    naip.attrs["sen2naip_xr_provenance"] = "made by hand"
+    ds = s2n.degrade(naip, ["identity"], noise="none")
+    lr = s2n.blur_downsample(naip)
+    records = json.loads(lr.attrs["sen2naip_xr_provenance"])
+    assert records[0] == {"note": "made by hand"} and records[-1]["operator"] == "blur_downsample"
+    assert ds.lr.shape == (1, 4, 8, 8)

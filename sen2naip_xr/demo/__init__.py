@@ -140,9 +140,7 @@ def run_dataset_demo(out: str | Path, *, cross_sensor_size: int = 484, synthetic
         m = meta.iloc[0]
         row = cs.pairs[(cs.pairs["roi_id"] == m["roi_id"]) & (cs.pairs["s2_id"] == m["s2_id"])]
         naip = load_naip(row, items=cs.items, signer=NoSigner()).compute().isel(roi=0, time=0)
-        # the load stage's provenance attribute is plain text, which ops' JSON provenance chain cannot extend
-        naip = naip.drop_vars([c for c in naip.coords if c not in ("band",)]).assign_attrs({}).copy()
-        naip.attrs = {}
+        naip = naip.drop_vars([c for c in naip.coords if c not in ("band",)])  # per-ROI grid coords
         g = xr.open_zarr(store_path, group=f"cross-sensor/{m['roi']}/hr", consolidated=False)
         s2 = xr.open_zarr(store_path, group=f"cross-sensor/{m['roi']}/lr", consolidated=False)
         sim = degrade(naip, list(methods), noise=noise, seed=seed, device=device, include_hr=False)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ import xarray as xr
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-from sen2naip_xr._const import BANDS, FACTOR, LR_RES, PROVENANCE_ATTR, S2_ASSETS
+from sen2naip_xr._const import BANDS, FACTOR, LR_RES, S2_ASSETS
 from sen2naip_xr.errors import AssetReadError, InputError, LoadError
 from sen2naip_xr.load._bands import s2_offset, with_naip_bands
 from sen2naip_xr.load._config import LoadConfig
@@ -296,13 +296,13 @@ def _wrap(what, data, errors, specs, groups, n_time, cfg, table) -> xr.DataArray
         for i, g in enumerate(groups):
             roles[i, : len(g)] = g["role"].to_numpy()
         coords["role"] = (("roi", "time"), roles)
+    from sen2naip_xr.ops import provenance
+
+    resampling = cfg.naip_resampling if what == "naip" else cfg.s2_resampling if what == "s2" else "nearest"
     attrs = {
         "units": "1" if what == "scl" else "reflectance",
         "res": float(res),
-        PROVENANCE_ATTR: (
-            f"sen2naip_xr.load_{what}(use_overviews={cfg.use_overviews}, "
-            f"resampling={cfg.naip_resampling if what == 'naip' else cfg.s2_resampling if what == 's2' else 'nearest'})"
-        ),
+        **provenance(f"load_{what}", use_overviews=cfg.use_overviews, resampling=resampling),
     }
     if what == "s2":
         attrs["description"] = "Sentinel-2 L2A B04,B03,B02,B08: (DN + offset) / 10000, offset -1000 from baseline 04.00; DN 0 -> NaN"

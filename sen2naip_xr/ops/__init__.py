@@ -41,7 +41,10 @@ def _chain(da: xr.DataArray, new: dict[str, str]) -> dict[str, str]:
     old = da.attrs.get(PROVENANCE_ATTR)
     records = []
     if old:
-        parsed = json.loads(old)
+        try:
+            parsed = json.loads(old)
+        except (TypeError, ValueError):  # written by something else: kept, as text
+            parsed = {"note": str(old)}
         records = parsed if isinstance(parsed, list) else [parsed]
     records.append(json.loads(new[PROVENANCE_ATTR]))
     return {PROVENANCE_ATTR: json.dumps(records, sort_keys=True)}
