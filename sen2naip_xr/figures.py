@@ -14,18 +14,33 @@ def _rgb(img: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def _stretch(arrays: list[np.ndarray]) -> tuple[float, float]:
+    """One RGB stretch (1st-99th percentile of the finite values) for several images."""
     vals = np.concatenate([np.asarray(a)[:3].ravel() for a in arrays])
     vals = vals[np.isfinite(vals)]
-    return float(np.percentile(vals, 1)), float(np.percentile(vals, 99))
+    return (float(np.percentile(vals, 1)), float(np.percentile(vals, 99))) if vals.size else (0.0, 1.0)
+
+
+def _pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path, dpi: int = 110) -> Path:
+    path = Path(path)
+    fig.savefig(path, dpi=dpi)
+    _pyplot().close(fig)
+    return path
 
 
 def degradation_figure(naip: xr.DataArray, ds: xr.Dataset, path: str | Path, *, title: str = "") -> Path:
     """NAIP beside the S2-like LR image of every harmonizer (RGB, one stretch for all LR panels), each over
     its band histograms."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     methods = [str(m) for m in ds.harmonizer.values]
     lrs = [ds.lr.sel(harmonizer=m).values for m in methods]
@@ -56,10 +71,7 @@ def degradation_figure(naip: xr.DataArray, ds: xr.Dataset, path: str | Path, *, 
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 _BAND_COLORS = {"red": "tab:red", "green": "tab:green", "blue": "tab:blue", "nir": "tab:purple"}
@@ -67,10 +79,7 @@ _BAND_COLORS = {"red": "tab:red", "green": "tab:green", "blue": "tab:blue", "nir
 
 def gamma_density_figure(fit, path: str | Path, *, published=None) -> Path:
     """The paper's Fig. 4: density of the optimal gamma per band, the fitted normal and its KS statistic."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     from scipy import stats
 
     from sen2naip_xr.config import DegradationModel
@@ -91,18 +100,12 @@ def gamma_density_figure(fit, path: str | Path, *, published=None) -> Path:
         ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def sigma_sweep_figure(fit, path: str | Path, *, truth=None) -> Path:
     """The paper's Fig. 6: MAE between blurred NAIP and S2 against the Gaussian sigma, per band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     from sen2naip_xr.config import SEN2NAIP_SIGMA
 
@@ -123,10 +126,7 @@ def sigma_sweep_figure(fit, path: str | Path, *, truth=None) -> Path:
     ax.set_ylabel("MAE vs Sentinel-2")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def comparison_figure(s2: xr.DataArray, s2like: xr.DataArray, path: str | Path, *, max_rows: int = 3,
@@ -135,10 +135,7 @@ def comparison_figure(s2: xr.DataArray, s2like: xr.DataArray, path: str | Path, 
 
     ``s2`` is ``(image_dim, band, y, x)``; ``s2like`` is ``(by, image_dim, band, y, x)`` on the same grid.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     labels = [str(v) for v in s2like[by].values]
     n = min(max_rows, s2.sizes[image_dim])
@@ -162,7 +159,24 @@ def comparison_figure(s2: xr.DataArray, s2like: xr.DataArray, path: str | Path, 
             axh.set_yticks([])
             axh.tick_params(labelsize=6)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=100)
+
+
+def dataset_preview(panels: list[tuple[str, np.ndarray]], path: str | Path, *, title: str = "") -> Path:
+    """RGB panels in a row (each ``(band, y, x)``), one stretch (1-99 %) for all; NaN shown black.
+
+    The dataset demo's preview: one cross-sensor ROI as NAIP, NAIP_h, the S2-like image of each harmonizer
+    and S2.
+    """
+    plt = _pyplot()
+    lo, hi = _stretch([p for _, p in panels])
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3.0), squeeze=False)
+    for ax, (name, img) in zip(axes[0], panels, strict=True):
+        ax.imshow(np.nan_to_num(_rgb(img, lo, hi)))
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path, dpi=100)

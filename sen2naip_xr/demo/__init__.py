@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from sen2naip_xr.config import METHODS
-from sen2naip_xr.demo._preview import dataset_preview
 from sen2naip_xr.errors import InputError, StoreError
+from sen2naip_xr.figures import dataset_preview
 from sen2naip_xr.store._layout import _zarr_ready
 
 
