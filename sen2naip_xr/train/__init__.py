@@ -69,6 +69,27 @@ class _Progress:
         self.bar.close()
 
 
+def _epochs(torch: Any, step: Callable[[Any], Any], opt: Any, *, n: int, epochs: int, batch_size: int,
+            gen: Any, device: str, desc: str, progress: bool) -> list[float]:
+    """Mini-batch training: each epoch a seeded permutation of the ``n`` samples, ``step(indices)`` returns
+    the batch loss; returns the mean loss per epoch."""
+    losses, bar = [], _Progress(epochs, desc, progress)
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=gen)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size].to(device)
+            loss = step(idx)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        losses.append(total / n)
+        bar.step(losses[-1])
+    bar.close()
+    return losses
+
+
 def _vae_module(torch: Any) -> Any:
     nn = torch.nn
 
@@ -113,23 +134,15 @@ def train_vae(naip: xr.DataArray, s2: xr.DataArray, out: str | Path, *, epochs: 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     xt, yt = torch.from_numpy(x.astype(np.float32)).to(dev), torch.from_numpy(y.astype(np.float32)).to(dev)
     gen = torch.Generator().manual_seed(seed)
-    losses, bar = [], _Progress(epochs, "train vae", progress)
-    for _ in range(epochs):
-        order = torch.randperm(len(xt), generator=gen)
-        total = 0.0
-        for start in range(0, len(xt), batch_size):
-            idx = order[start:start + batch_size].to(dev)
-            eps = torch.randn((len(idx), 20), generator=gen).to(dev)
-            dec, mu, logvar = model(xt[idx], eps)
-            kl = -0.5 * torch.mean(1 + logvar - mu**2 - logvar.exp())
-            loss = torch.nn.functional.mse_loss(dec, yt[idx]) + beta * kl
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        losses.append(total / len(xt))
-        bar.step(losses[-1])
-    bar.close()
+
+    def step(idx: Any) -> Any:
+        eps = torch.randn((len(idx), 20), generator=gen).to(dev)
+        dec, mu, logvar = model(xt[idx], eps)
+        kl = -0.5 * torch.mean(1 + logvar - mu**2 - logvar.exp())
+        return torch.nn.functional.mse_loss(dec, yt[idx]) + beta * kl
+
+    losses = _epochs(torch, step, opt, n=len(xt), epochs=epochs, batch_size=batch_size, gen=gen, device=dev,
+                     desc="train vae", progress=progress)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out)
@@ -202,21 +215,12 @@ def train_unet(naip: xr.DataArray, s2: xr.DataArray, out: str | Path, *,
     mt = torch.from_numpy(np.isfinite(b).astype(np.float32)).to(dev)
     crit = loss or (lambda p, t, m: (torch.abs(p - t) * m).sum() / m.sum().clamp(min=1))
     gen = torch.Generator().manual_seed(seed)
-    losses, bar = [], _Progress(epochs, f"train unet ({arch})", progress)
-    for _ in range(epochs):
-        order = torch.randperm(len(xt), generator=gen)
-        total = 0.0
-        for start in range(0, len(xt), batch_size):
-            idx = order[start:start + batch_size].to(dev)
-            pred = model(xt[idx])[:, :, :h, :w]
-            value = crit(pred, yt[idx], mt[idx])
-            opt.zero_grad()
-            value.backward()
-            opt.step()
-            total += float(value.detach()) * len(idx)
-        losses.append(total / len(xt))
-        bar.step(losses[-1])
-    bar.close()
+
+    def step(idx: Any) -> Any:
+        return crit(model(xt[idx])[:, :, :h, :w], yt[idx], mt[idx])
+
+    losses = _epochs(torch, step, opt, n=len(xt), epochs=epochs, batch_size=batch_size, gen=gen, device=dev,
+                     desc=f"train unet ({arch})", progress=progress)
     model.eval()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
