@@ -387,6 +387,15 @@ def _load_pc(name: str) -> dict:
     return json.loads((PC / name).read_text())
 
 
+def _place(item: dict, epsg: int, x0: float, y0: float, x1: float, y1: float) -> None:
+    """Set an item's geometry (the projected box as lon/lat) and its bbox."""
+    geom = footprint(epsg, x0, y0, x1, y1)
+    item["geometry"] = geom
+    lons = [p[0] for p in geom["coordinates"][0]]
+    lats = [p[1] for p in geom["coordinates"][0]]
+    item["bbox"] = [min(lons), min(lats), max(lons), max(lats)]
+
+
 def naip_items() -> list[dict]:
     tpl = _load_pc("item-naip-pa_m_4108053_se_17_1_20150725_20151201.json")
     out = []
@@ -394,11 +403,7 @@ def naip_items() -> list[dict]:
         it = copy.deepcopy(tpl)
         ymd = date.replace("-", "")
         it["id"] = f"{state}_m_3211700_{name}_11_1_{ymd}_{ymd[:4]}1201"
-        geom = footprint(26911, x0, y0, x1, y1)
-        it["geometry"] = geom
-        lons = [p[0] for p in geom["coordinates"][0]]
-        lats = [p[1] for p in geom["coordinates"][0]]
-        it["bbox"] = [min(lons), min(lats), max(lons), max(lats)]
+        _place(it, 26911, x0, y0, x1, y1)
         p = it["properties"]
         p.update({
             "datetime": f"{date}T00:00:00Z", "naip:year": date[:4], "naip:state": state,
@@ -423,11 +428,7 @@ def s2_items() -> list[dict]:
         it = copy.deepcopy(tpl)
         stamp = dt[:19].replace("-", "").replace(":", "")
         it["id"] = f"S2{platform[-1]}_MSIL2A_{stamp}_R070_T11SMS_{name}"
-        geom = footprint(32611, x0, y0, x1, y1)
-        it["geometry"] = geom
-        lons = [p[0] for p in geom["coordinates"][0]]
-        lats = [p[1] for p in geom["coordinates"][0]]
-        it["bbox"] = [min(lons), min(lats), max(lons), max(lats)]
+        _place(it, 32611, x0, y0, x1, y1)
         p = it["properties"]
         p.update({
             "datetime": dt, "platform": platform, "proj:epsg": 32611, "s2:mgrs_tile": "11SMS",
