@@ -1,47 +1,114 @@
 """Safe text and JSON: secrets redacted from every recorded string, attributes as strict JSON.
 
-Two helpers every stage uses before it records or prints anything:
+Helpers every stage uses before it records or prints anything:
 
-- :func:`redact` removes signed-URL query values (SAS ``sig=``, ``se=``, AWS ``X-Amz-Signature``,
-  ``Signature=``, ``token=`` ...), account keys (``AccountKey=...`` in connection strings) and
-  ``Authorization``/``Bearer`` values from free text: failure reasons, provenance, log lines, exception
-  messages. Redaction keeps the text readable: only the secret value becomes ``REDACTED``.
+- :func:`redact` removes signed-URL query values (SAS ``sig=``, AWS ``X-Amz-Signature``,
+  ``Signature=``, ``token=`` ...), account keys (``AccountKey=...`` in connection strings, a bare
+  64-byte base64 Azure key, ``account_key='...'`` in a repr), ``Authorization``/``Bearer`` values
+  and URL passwords from free text: failure reasons, provenance, log lines, exception messages.
+  Redaction keeps the text readable: only the secret value becomes ``REDACTED``. It never breaks
+  JSON text: redacting a valid JSON document gives a valid JSON document.
+- :func:`clean_url` drops a whole SAS token (and any other credential parameter) from a URL: what
+  provenance records as "the asset read".
 - :func:`json_safe` turns a value into plain, strict JSON: NaN and +-inf become ``null`` (the JSON
   standard has neither), numpy scalars and arrays become Python numbers and lists, timestamps ISO text;
-  strings are never changed.
+  strings are never changed. :func:`dumps_strict` is ``json.dumps`` of it with ``allow_nan=False``.
+- :func:`install_log_redaction` makes every log record of the process pass through :func:`redact`
+  (odc-stac's "Failed to load <signed url>", GDAL messages relayed by rasterio, dask/distributed
+  task errors, ...). Importing :mod:`sen2naip_xr` installs it, so does every load task, so Dask
+  worker processes have it too.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
+import threading
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import PurePath
 from typing import Any
 
-__all__ = ["redact", "json_safe", "dumps_strict", "REDACTED"]
+__all__ = [
+    "redact",
+    "clean_url",
+    "json_safe",
+    "dumps_strict",
+    "install_log_redaction",
+    "RedactingFilter",
+    "REDACTED",
+    "SECRET_PARAMS",
+    "SAS_PARAMS",
+]
 
 REDACTED = "REDACTED"
 
-# query / matrix parameters that carry a signature or a credential (case-insensitive). Separators:
-# "?" / "&" for query strings, ";" for matrix parameters and connection strings.
-_SECRET_PARAMS = (
-    "sig", "signature", "x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
-    "x-goog-credential", "token", "access_token", "sas", "skoid", "sktid", "skt", "ske", "sks", "skv",
-    "accountkey", "sharedaccesssignature", "sharedaccesskey", "password", "secret", "client_secret",
-    "api_key", "apikey",
+#: Names (case-insensitive) whose values are secrets: query/matrix parameters of signed URLs,
+#: connection-string fields, keyword arguments and environment variables. A name also matches with
+#: any prefix ending in ``_``, ``-`` or ``.`` (``X-Amz-Signature``, ``AZURE_STORAGE_ACCOUNT_KEY``).
+SECRET_PARAMS: tuple[str, ...] = (
+    "sig", "signature", "credential", "security_token", "session_token", "token", "access_token",
+    "refresh_token", "id_token", "sas", "sas_token", "skoid", "sktid", "skt", "ske", "sks", "skv",
+    "accountkey", "account_key", "access_key", "secret_access_key", "secret_key", "sharedaccesssignature",
+    "sharedaccesskey", "password", "passwd", "pwd", "secret", "client_secret", "api_key", "apikey",
+    "subscription_key", "subscription-key", "private_key",
 )
+
+#: The parameters of an Azure SAS token (all dropped by :func:`clean_url`, with every secret name).
+SAS_PARAMS: frozenset[str] = frozenset({
+    "sig", "se", "st", "sp", "sv", "sr", "ss", "srt", "spr", "sip", "si", "sdd", "skoid", "sktid", "skt", "ske",
+    "sks", "skv", "saoid", "suoid", "scid", "rscc", "rscd", "rsce", "rscl", "rsct",
+})
+
+_KEYS = "|".join(re.escape(k).replace("_", "[_-]?") for k in sorted(SECRET_PARAMS, key=len, reverse=True))
+# a secret name: not glued to a preceding letter or digit; optional prefix words ("x-amz-", "AZURE_STORAGE_")
+_NAME = rf"(?:(?<![A-Za-z0-9])|(?<=\\[nrtbf]))(?P<key>(?:[A-Za-z0-9]+[_\-.]){{0,6}}(?:{_KEYS}))"
+# an unquoted value: up to a query/field separator, whitespace, a quote or a closing bracket. A
+# backslash is taken only with the character it escapes, and never an escaped quote, so JSON text
+# stays valid.
+_VALUE = r"(?:\\[^\"'\s]|[^&;\s\"'<>(){}\[\],\\])+"
 _PARAM_RE = re.compile(
-    r"(?P<sep>[?&;\s,\"'(]|^)(?P<key>" + "|".join(re.escape(k) for k in _SECRET_PARAMS) +
-    r")(?P<eq>\s*=\s*)(?P<val>[^&;\s\"'<>)]+)",
+    rf"{_NAME}(?P<eq>\s*=\s*)(?:(?P<q>\\?[\"'])(?P<qval>[^\"'\\\r\n,:{{}}\[\]()]+)(?P=q)|(?P<val>{_VALUE}))",
     re.IGNORECASE,
 )
-_AUTH_RE = re.compile(r"(?P<key>\b(?:authorization|bearer|sharedkey)\b[:=\s]+)(?P<val>[A-Za-z0-9+/=._:\-]{8,})",
-                      re.IGNORECASE)
-# userinfo in URLs: scheme://user:password@host
-_USERINFO_RE = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^/@:\s]+):(?P<pw>[^/@\s]+)@", re.IGNORECASE)
+# percent-encoded: "%3Fsig%3D...", "%26sig%3D..." (and their double-encoded "%253F...") inside URLs
+_ENC_PARAM_RE = re.compile(
+    rf"(?P<pre>%(?:25)?(?:3F|26|3B|20))(?P<key>{_KEYS})(?P<eq>%(?:25)?3D)(?P<val>(?:(?!%(?:25)?(?:26|3B|22|27))"
+    r"[^&;\s\"'<>(){}\[\],\\])+)",
+    re.IGNORECASE,
+)
+# mappings: 'account_key': 'xyz' (Python repr) or "sig": "xyz" (JSON); the key may carry a prefix
+_QUOTED_RE = re.compile(
+    rf"(?P<kq>\\?[\"']){_NAME}(?P=kq)(?P<colon>\s*:\s*)(?P<q>\\?[\"'])(?P<qval>[^\"'\\\r\n]*)",
+    re.IGNORECASE,
+)
+# HTTP headers: "Authorization: SharedKey acct:sig", "Proxy-Authorization=Bearer x"; the rest of the value
+_HEADER_RE = re.compile(
+    r"(?<![A-Za-z0-9])(?P<key>(?:proxy-)?authorization|ocp-apim-subscription-key|x-ms-copy-source-authorization)"
+    r"(?P<sep>[\"']?\s*[:=]\s*[\"']?)(?P<val>[^\"'\\\r\n,}]+)",
+    re.IGNORECASE,
+)
+# auth schemes written without a header name
+_SCHEME_RE = re.compile(r"(?P<key>\b(?:[Bb]earer|SharedKey(?:Lite)?|SharedAccessSignature)\s+)(?P<val>[A-Za-z0-9+/=._:~\-%]{8,})")
+# URL userinfo: scheme://user:password@host
+_USERINFO_RE = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.\-]*://)(?P<user>[^/@:\s\"'\\]*):(?P<pw>[^/@\s\"'\\]+)@",
+                          re.IGNORECASE)
+# a bare Azure storage account key: 64 bytes, base64 (86 characters and "==")
+_ACCOUNT_KEY_RE = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])")
+# cheap pre-check: text without any of these has nothing to redact
+_MAYBE_SECRET = re.compile(r"[=:@]|%3d|earer|sharedkey|sharedaccess", re.IGNORECASE)
+
+
+def _sub_value(m: re.Match) -> str:
+    """The match with its value group (quoted or not) replaced by ``REDACTED``."""
+    name = "qval" if m.groupdict().get("qval") is not None else "val"
+    start, end = m.span(name)
+    s0 = m.start()
+    text = m.group(0)
+    return text[: start - s0] + REDACTED + text[end - s0 :]
 
 
 def redact(text: Any) -> str:
@@ -50,58 +117,181 @@ def redact(text: Any) -> str:
     Parameters
     ----------
     text
-        A message, URL, log line or repr that may hold a signed URL or a credential.
+        A message, URL, log line, JSON document or repr that may hold a signed URL or a credential.
 
     Returns
     -------
     str
-        The same text; the values of signature/credential parameters, ``AccountKey=`` and
-        ``Authorization`` values and URL passwords replaced by ``REDACTED``.
+        The same text; the values of signature/credential parameters (see :data:`SECRET_PARAMS`,
+        also percent-encoded and as quoted mapping entries), ``Authorization`` header values, bare
+        Azure account keys and URL passwords replaced by ``REDACTED``. Text without secrets is
+        returned unchanged; ``redact(redact(t)) == redact(t)``; valid JSON stays valid JSON.
 
     Examples
     --------
     >>> redact("Failed to load https://a.blob.core.windows.net/c/x.tif?st=1&se=2&sp=r&sig=abc%2F")
     'Failed to load https://a.blob.core.windows.net/c/x.tif?st=1&se=2&sp=r&sig=REDACTED'
+    >>> redact("DefaultEndpointsProtocol=https;AccountName=acc;AccountKey=bXlrZXk=;EndpointSuffix=x")
+    'DefaultEndpointsProtocol=https;AccountName=acc;AccountKey=REDACTED;EndpointSuffix=x'
     """
-    s = str(text)
-    s = _PARAM_RE.sub(lambda m: f"{m['sep']}{m['key']}{m['eq']}{REDACTED}", s)
-    s = _AUTH_RE.sub(lambda m: f"{m['key']}{REDACTED}", s)
+    s = text if isinstance(text, str) else str(text)
+    if not _MAYBE_SECRET.search(s):
+        return s
+    s = _QUOTED_RE.sub(_sub_value, s)
+    s = _PARAM_RE.sub(_sub_value, s)
+    s = _ENC_PARAM_RE.sub(_sub_value, s)
+    s = _HEADER_RE.sub(lambda m: f"{m['key']}{m['sep']}{REDACTED}", s)
+    s = _SCHEME_RE.sub(lambda m: f"{m['key']}{REDACTED}", s)
     s = _USERINFO_RE.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", s)
+    s = _ACCOUNT_KEY_RE.sub(REDACTED, s)
     return s
 
 
+_SECRET_NAME_RE = re.compile(rf"^(?:[A-Za-z0-9]+[_\-.]){{0,6}}(?:{_KEYS})$", re.IGNORECASE)
+
+
+def _is_secret_param(name: str) -> bool:
+    from urllib.parse import unquote
+
+    key = unquote(name).strip().lower()
+    return key in SAS_PARAMS or bool(_SECRET_NAME_RE.match(key))
+
+
+def clean_url(href: Any) -> str:
+    """``href`` without its SAS token or any other credential: what may be recorded as "read from".
+
+    Query (``?a=1&sig=x``) and matrix (``;sig=x``) parameters that belong to an Azure SAS token
+    (:data:`SAS_PARAMS`) or carry a secret (:data:`SECRET_PARAMS`) are dropped, with either ``&`` or
+    ``;`` as the separator; the other parameters keep their text and order. A URL password is dropped
+    too, and whatever is left goes through :func:`redact`.
+
+    Examples
+    --------
+    >>> clean_url("https://a.blob.core.windows.net/c/x.tif?st=1&se=2&sp=r&sv=2021&sr=c&sig=abc")
+    'https://a.blob.core.windows.net/c/x.tif'
+    >>> clean_url("https://x/a.tif;sig=abc?version=2;token=t")
+    'https://x/a.tif?version=2'
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    s = str(href)
+    try:
+        parts = urlsplit(s)
+    except ValueError:  # not a URL (e.g. an unbalanced "[" in the host): redact the text only
+        return redact(s)
+
+    def keep(params: str) -> str:
+        pieces = re.split(r"[&;]", params)
+        seps = re.findall(r"[&;]", params)
+        out = ""
+        for i, p in enumerate(pieces):
+            name = p.split("=", 1)[0]
+            if not p or _is_secret_param(name):
+                continue
+            out += (seps[i - 1] if i and out else "") + p
+        return out
+
+    segments = []
+    for seg in parts.path.split("/"):  # matrix parameters: /a.tif;sig=x
+        name, semi, params = seg.partition(";")
+        params = keep(params)
+        segments.append(f"{name};{params}" if params else name)
+    path = "/".join(segments)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        netloc = f"{userinfo.split(':', 1)[0]}@{host}" if userinfo.split(":", 1)[0] else host
+    return redact(urlunsplit(parts._replace(netloc=netloc, path=path, query=keep(parts.query))))
+
+
+# ------------------------------------------------------------------------------------------------
+# strict JSON
 def _plain(value: Any) -> Any:
     """``value`` as JSON-able Python (numbers, strings, lists, dicts), non-finite floats as ``None``."""
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return value if type(value) is str else str.__str__(value)  # np.str_ & co: the same characters
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if isinstance(value, Decimal):
+        return _plain(float(value))
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        seq = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
-        return [_plain(v) for v in seq]
-    try:  # numpy without importing it
-        import numpy as np
-
+        return {_key(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return [_plain(v) for v in sorted(value, key=repr)]
+    np = _numpy()
+    if np is not None:
+        if isinstance(value, (np.datetime64, np.timedelta64)) or (
+            isinstance(value, np.ndarray) and value.dtype.kind in "mM"
+        ):
+            return _plain_time64(np, value)
         if isinstance(value, np.generic):
             return _plain(value.item())
         if isinstance(value, np.ndarray):
             return _plain(value.tolist())
-    except ImportError:  # pragma: no cover - numpy is a dependency
-        pass
-    if isinstance(value, (datetime, date)):
+    if _is_nat(value):
+        return None
+    if isinstance(value, (datetime, date, time)):
         return value.isoformat()
-    if hasattr(value, "isoformat") and callable(value.isoformat):  # pandas.Timestamp, numpy datetime wrappers
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="backslashreplace")
+    if isinstance(value, complex):
+        return str(value)
+    if hasattr(value, "isoformat") and callable(value.isoformat):  # pandas.Timestamp, cftime dates
         try:
             return str(value.isoformat())
         except (TypeError, ValueError):
             pass
-    if isinstance(value, PurePath):
-        return str(value)
+    if hasattr(value, "tolist") and callable(value.tolist):  # pandas Index/Series, xarray values
+        try:
+            return _plain(value.tolist())
+        except (TypeError, ValueError):
+            pass
     return str(value)
+
+
+def _key(k: Any) -> str:
+    """A mapping key as JSON has it: a string (numbers and booleans spelled as ``json.dumps`` does)."""
+    if isinstance(k, str):
+        return str.__str__(k)
+    plain = _plain(k)
+    if plain is None or isinstance(plain, (bool, int, float)):
+        return json.dumps(plain)
+    return str(plain)
+
+
+def _plain_time64(np: Any, value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return [_plain_time64(np, v) for v in value]
+    if np.isnat(value):
+        return None
+    if value.dtype.kind == "M":
+        return str(np.datetime_as_string(value))
+    return str(value)
+
+
+def _is_nat(value: Any) -> bool:
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        return False
+    return value is pd.NaT
+
+
+def _numpy() -> Any:
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        return None
+    return np
 
 
 def json_safe(value: Any) -> Any:
@@ -115,11 +305,88 @@ def json_safe(value: Any) -> Any:
     Returns
     -------
     Any
-        An equivalent structure that ``json.dumps(..., allow_nan=False)`` accepts.
+        An equivalent structure of ``dict``/``list``/``str``/``int``/``float``/``bool``/``None``
+        that ``json.dumps(..., allow_nan=False)`` accepts. Non-finite floats (Python, numpy, inside
+        arrays) and NaT become ``None``; numpy datetimes ISO text; tuples and sets lists; mapping keys
+        strings. Every string, key or value, keeps its exact characters (``"NaN"`` stays ``"NaN"``).
+
+    Examples
+    --------
+    >>> json_safe({"qa": float("nan"), "note": "NaN means missing", "v": [1.5, float("inf")]})
+    {'qa': None, 'note': 'NaN means missing', 'v': [1.5, None]}
     """
     return _plain(value)
 
 
 def dumps_strict(value: Any, **kwargs: Any) -> str:
-    """``json.dumps`` of :func:`json_safe` ``(value)`` with ``allow_nan=False`` (valid JSON, always)."""
+    """``json.dumps`` of :func:`json_safe` ``(value)`` with ``allow_nan=False``: valid JSON, always.
+
+    ``kwargs`` go to :func:`json.dumps` (``indent``, ``sort_keys`` ...); ``allow_nan`` and ``default``
+    are fixed by this function and may not be passed.
+    """
+    for fixed in ("allow_nan", "default"):
+        if fixed in kwargs:
+            raise TypeError(f"dumps_strict() fixes {fixed}=; drop the {fixed}= argument")
     return json.dumps(json_safe(value), allow_nan=False, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------------
+# logs
+def _redact_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Format ``record``'s message, exception and stack text now, redacted (idempotent)."""
+    if getattr(record, "_s2n_redacted", False):
+        return record
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken %-format: keep what there is, as text
+        message = f"{record.msg} {record.args}"
+    record.msg, record.args = redact(message), ()
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = redact(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+    record._s2n_redacted = True
+    return record
+
+
+class RedactingFilter(logging.Filter):
+    """A :class:`logging.Filter` that redacts a record's message, exception and stack text.
+
+    :func:`install_log_redaction` already covers every record of the process; attach this filter to a
+    handler of your own when you replace the log record factory yourself.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        _redact_record(record)
+        return True
+
+
+_LOCK = threading.Lock()
+
+
+def install_log_redaction() -> None:
+    """Make every log record of this process pass through :func:`redact` (idempotent).
+
+    Wraps the log record factory (:func:`logging.setLogRecordFactory`), so records of every logger
+    are redacted when they are made, whichever handler then prints them: odc-stac/odc-loader,
+    rasterio's relay of GDAL messages (``rasterio._env``), dask and distributed, the Azure and HTTP
+    clients, and Python's last-resort stderr handler. A :class:`RedactingFilter` is also put on the
+    root logger's handlers and on the last-resort handler, for records made by a factory installed
+    later by someone else.
+    """
+    with _LOCK:
+        factory = logging.getLogRecordFactory()
+        if not getattr(factory, "_s2n_redacting", False):
+            def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+                return _redact_record(factory(*args, **kwargs))
+
+            redacting_factory._s2n_redacting = True  # type: ignore[attr-defined]
+            logging.setLogRecordFactory(redacting_factory)
+        handlers = list(logging.getLogger().handlers)
+        if logging.lastResort is not None:
+            handlers.append(logging.lastResort)
+        for handler in handlers:
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(RedactingFilter())
