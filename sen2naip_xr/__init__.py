@@ -20,6 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from sen2naip_xr import accessor as _accessor  # noqa: F401  (registers the .s2n accessor)
 from sen2naip_xr._const import BANDS
+from sen2naip_xr._safe import install_log_redaction as _install_log_redaction
 from sen2naip_xr.config import (
     BlurConfig,
     DegradationConfig,
@@ -46,6 +47,10 @@ try:
     __version__ = version("sen2naip-xr")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0+unknown"
+
+# every log record of the process is redacted (signed URLs, account keys): also in Dask workers,
+# which import this package when they unpickle a task
+_install_log_redaction()
 
 __all__ = [
     "__version__",

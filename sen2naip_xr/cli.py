@@ -2,6 +2,10 @@
 
 Each stage module that offers a command exposes ``register(subparsers)``, which adds its parser and
 sets ``func`` (called with the parsed namespace, returning an exit code).
+
+Everything the command line prints about a failure (its own errors, argument errors, the traceback of
+an unexpected exception) goes through :func:`sen2naip_xr._safe.redact`: signed URLs and account keys
+never reach the terminal or a job log.
 """
 
 from __future__ import annotations
@@ -9,8 +13,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
+from sen2naip_xr._safe import redact
 from sen2naip_xr.errors import Sen2NaipError
 
 #: Modules whose ``register(subparsers)`` adds a sub-command, in the order ``--help`` lists them.
@@ -24,10 +31,17 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """``argparse`` whose error messages (they quote the offending value) are redacted."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(redact(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from sen2naip_xr import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sen2naip-xr",
         description="Build SEN2NAIP-style Sentinel-2 super-resolution datasets with xarray/Dask.",
     )
@@ -47,8 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except Sen2NaipError as exc:
-        print(f"sen2naip-xr {args.command}: error: {exc}", file=sys.stderr)
+        print(redact(f"sen2naip-xr {args.command}: error: {exc}"), file=sys.stderr)
         return 2
+    except Exception:  # a bug or an unexpected library error: its traceback, redacted
+        print(redact(traceback.format_exc()), file=sys.stderr, end="")
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -215,7 +215,9 @@ class DegradationModel(_Config):
         """Write the model as JSON."""
         from pathlib import Path
 
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+        from sen2naip_xr._safe import dumps_strict
+
+        Path(path).write_text(dumps_strict(self.to_dict(), indent=1))
 
     @classmethod
     def load(cls, path) -> DegradationModel:

@@ -13,6 +13,7 @@ import shapely
 import shapely.wkt
 from tqdm.auto import tqdm
 
+from sen2naip_xr._safe import redact
 from sen2naip_xr.catalog._config import PairingConfig, SearchConfig, check_kind
 from sen2naip_xr.catalog._roi import check_rois
 from sen2naip_xr.catalog._search import items_table, open_catalog, search_items
@@ -203,7 +204,7 @@ def search_pairs(
         try:
             found = search_items(client, cfg.naip_collection, intersects=geom, datetime=datetime, config=cfg)
         except CatalogError as exc:
-            failures.append({"roi_id": roi["roi_id"], "stage": "search-naip", "reason": str(exc)})
+            failures.append({"roi_id": roi["roi_id"], "stage": "search-naip", "reason": redact(exc)})
             continue
         naip_items.update((it.id, it) for it in found)
         if kind != "cross-sensor" or not found:
@@ -217,7 +218,7 @@ def search_pairs(
                     max_cloud_cover=cfg.max_cloud_cover, config=cfg,
                 )
             except CatalogError as exc:
-                failures.append({"roi_id": roi["roi_id"], "stage": "search-s2", "reason": str(exc)})
+                failures.append({"roi_id": roi["roi_id"], "stage": "search-s2", "reason": redact(exc)})
                 break
             s2_items.update((it.id, it) for it in s2)
     failed = {f["roi_id"] for f in failures}

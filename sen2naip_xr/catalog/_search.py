@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pystac
 
+from sen2naip_xr._safe import redact
 from sen2naip_xr.catalog._config import SearchConfig
 from sen2naip_xr.errors import CatalogError, InputError
 
@@ -55,7 +56,7 @@ def open_catalog(
             url, modifier=modifier, request_modifier=request_modifier, headers=dict(headers or {})
         )
     except Exception as exc:  # pystac_client raises APIError, requests errors, JSON errors...
-        raise CatalogError(f"catalog={url!r} could not be opened as a STAC API: {exc}") from exc
+        raise CatalogError(redact(f"catalog={url!r} could not be opened as a STAC API: {exc}")) from exc
 
 
 def _cloud_filter(max_cloud_cover: float | None) -> dict[str, Any] | None:
@@ -103,7 +104,7 @@ def search_items(
         return list(search.items())
     except Exception as exc:
         raise CatalogError(
-            f"search of collection={collection!r} (bbox={bbox}, datetime={datetime!r}) failed: {exc}"
+            redact(f"search of collection={collection!r} (bbox={bbox}, datetime={datetime!r}) failed: {exc}")
         ) from exc
 
 

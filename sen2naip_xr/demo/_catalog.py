@@ -30,6 +30,7 @@ import pystac
 
 from sen2naip_xr import _rng
 from sen2naip_xr._const import HR_RES, LR_RES, S2_ASSETS
+from sen2naip_xr._safe import dumps_strict
 from sen2naip_xr.errors import InputError, StoreError
 
 __all__ = ["DemoCatalog", "DemoTruth", "EmbeddedCatalog", "build_demo_catalog", "roi_table"]
@@ -458,7 +459,7 @@ def build_demo_catalog(
              "cross_sensor_rois": cs_rois.to_dict(orient="list"), "synthetic_rois": sy_rois.to_dict(orient="list"),
              "truth": truth_out.to_dict(), "datetime": "2010-01-01/2023-12-31"}
     tmp = manifest.with_suffix(".tmp")
-    tmp.write_text(json.dumps(saved))
+    tmp.write_text(dumps_strict(saved))
     tmp.replace(manifest)
     return _from_manifest(root, saved, reused=False)
 

@@ -21,6 +21,7 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 from sen2naip_xr._const import BANDS, FACTOR, LR_RES, S2_ASSETS
+from sen2naip_xr._safe import install_log_redaction, redact
 from sen2naip_xr.errors import AssetReadError, InputError, LoadError
 from sen2naip_xr.load._bands import s2_offset, with_naip_bands
 from sen2naip_xr.load._config import LoadConfig
@@ -60,7 +61,7 @@ def _odc_sources(items: list[pystac.Item], assets: tuple[str, ...]) -> list[dict
         try:
             one = next(parsed)
         except Exception as exc:
-            raise LoadError(f"odc-stac cannot parse item {item.id!r}: {exc!r}") from exc
+            raise LoadError(redact(f"odc-stac cannot parse item {item.id!r}: {exc!r}")) from exc
         found: dict[str, str] = {}
         for (name, idx), src in one.bands.items():
             if name in assets and idx in (0, 1) and name not in found:
@@ -119,6 +120,7 @@ def _block_shape(spec_size: int, what: str, n_time: int) -> tuple[int, ...]:
 def _read_roi(spec: tuple, plan: _Plan) -> tuple[np.ndarray, str]:
     import rasterio
 
+    install_log_redaction()  # odc-stac and GDAL log the signed URLs they fail on (idempotent, cheap)
     roi_id, _, _, _, size, _, slots = spec
     cfg = plan.config
     what = plan.what
@@ -152,7 +154,7 @@ def _read_roi(spec: tuple, plan: _Plan) -> tuple[np.ndarray, str]:
                     out[t] = pix[0]
     except AssetReadError as exc:
         out[...] = fill
-        return out, f"{what}:{exc.stage}{_ERR_SEP}{exc.reason}"
+        return out, redact(f"{what}:{exc.stage}{_ERR_SEP}{exc.reason}")  # a custom reader's reason too
     return out, ""
 
 
@@ -192,7 +194,7 @@ def fetch_items(ids: list[str], collection: str, client: Any) -> dict[str, pysta
             found = client.search(collections=[collection], ids=chunk, limit=100).items()
             out.update((it.id, it) for it in found)
         except Exception as exc:
-            raise LoadError(f"fetching {len(chunk)} items of {collection!r} by id failed: {exc}") from exc
+            raise LoadError(redact(f"fetching {len(chunk)} items of {collection!r} by id failed: {exc}")) from exc
     return out
 
 

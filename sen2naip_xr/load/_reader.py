@@ -7,6 +7,10 @@ reads from the COG overview nearest to (not coarser than) the target resolution.
 an ``average`` onto a grid whose axes run along the file's (UTM NAD83 files onto UTM WGS 84 ROIs of
 the same zone), it computes the same area-weighted mean itself from one windowed read, which is
 2.5-4x faster than GDAL's warper (see ``BENCHMARKS.md``).
+
+Read errors quote the signed URL (GDAL: ``'/vsicurl/...?...&sig=...' not recognized ...``): every
+:class:`~sen2naip_xr.errors.AssetReadError` carries them redacted (:func:`sen2naip_xr._safe.redact`),
+without the raw error chained to it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from sen2naip_xr._safe import redact
 from sen2naip_xr.errors import AssetReadError, SigningError
 
 __all__ = ["Reader", "OdcReader", "read_asset", "classify_error"]
@@ -223,11 +228,13 @@ def read_asset(
     """
     refresh = False
     last: BaseException | None = None
+    safe_href = redact(href)  # an href signed at search time carries its token
     for attempt in range(1, retry.max_attempts + 1):
         try:
             url = rewrite(signer(href, refresh=refresh))
         except SigningError as exc:
-            raise AssetReadError(f"signing {href} failed: {exc}", stage="sign", reason=str(exc), href=href) from exc
+            why = redact(exc)
+            raise AssetReadError(f"signing {safe_href} failed: {why}", stage="sign", reason=why, href=safe_href) from None
         try:
             if attempt == 1:
                 return reader(url, **read_kw)
@@ -240,15 +247,17 @@ def read_asset(
             last = exc
             kind = classify_error(exc)
             if kind == "permanent":
+                why = redact(exc)
                 raise AssetReadError(
-                    f"reading {href} failed (not retried): {exc}", stage="read", reason=str(exc), href=href
-                ) from exc
+                    f"reading {safe_href} failed (not retried): {why}", stage="read", reason=why, href=safe_href
+                ) from None
             refresh = kind == "auth"
             if attempt < retry.max_attempts:
                 sleep(retry.delay(attempt))
+    why = redact(last)
     raise AssetReadError(
-        f"reading {href} failed after {retry.max_attempts} attempts: {last}",
+        f"reading {safe_href} failed after {retry.max_attempts} attempts: {why}",
         stage="read",
-        reason=f"{retry.max_attempts} attempts: {last}",
-        href=href,
-    ) from last
+        reason=f"{retry.max_attempts} attempts: {why}",
+        href=safe_href,
+    ) from None

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
+from sen2naip_xr._safe import redact
 from sen2naip_xr.errors import SigningError
 
 __all__ = ["Signer", "PlanetaryComputerSigner", "NoSigner", "strip_sas"]
@@ -69,7 +70,7 @@ class PlanetaryComputerSigner:
         try:
             token = sas.get_token(account, container, retry_total=self.retries, retry_backoff_factor=self.backoff)
         except Exception as exc:
-            raise SigningError(
-                f"could not get a SAS token for {account}/{container} from {Settings.get().sas_url}: {exc}"
-            ) from exc
+            raise SigningError(  # the token service's answer may quote a token or a subscription key
+                redact(f"could not get a SAS token for {account}/{container} from {Settings.get().sas_url}: {exc}")
+            ) from None
         return token.sign(bare).href

@@ -26,12 +26,10 @@ __all__ = ["histogram_match", "blank_mask", "is_blank", "blur_downsample", "add_
 
 def provenance(operator: str, **params: Any) -> dict[str, str]:
     """Attrs recording which operator made an array, with its parameters and the package version."""
-    import json
-
     from sen2naip_xr import __version__
+    from sen2naip_xr._safe import dumps_strict
 
-    return {PROVENANCE_ATTR: json.dumps({"operator": operator, "version": __version__, **params},
-                                        sort_keys=True, default=str)}
+    return {PROVENANCE_ATTR: dumps_strict({"operator": operator, "version": __version__, **params}, sort_keys=True)}
 
 
 def _chain(da: xr.DataArray, new: dict[str, str]) -> dict[str, str]:
@@ -47,7 +45,9 @@ def _chain(da: xr.DataArray, new: dict[str, str]) -> dict[str, str]:
             parsed = {"note": str(old)}
         records = parsed if isinstance(parsed, list) else [parsed]
     records.append(json.loads(new[PROVENANCE_ATTR]))
-    return {PROVENANCE_ATTR: json.dumps(records, sort_keys=True)}
+    from sen2naip_xr._safe import dumps_strict
+
+    return {PROVENANCE_ATTR: dumps_strict(records, sort_keys=True)}
 
 
 def histogram_match(image: xr.DataArray, reference: xr.DataArray) -> xr.DataArray:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sen2naip_xr._const import HR_RES, LR_RES
+from sen2naip_xr._safe import redact
 from sen2naip_xr.errors import InputError, Sen2NaipError
 from sen2naip_xr.pipeline._config import CrossSensorConfig, RunConfig
 from sen2naip_xr.pipeline._runner import Runner
@@ -119,6 +120,7 @@ def _cross_sensor_task(job: Job, store_path: str, cfg: CrossSensorConfig, load_c
         return {"name": name, "status": "skipped"}
 
     def fail(stage: str, reason: str) -> dict:
+        reason = redact(reason)  # read errors quote signed URLs
         store.record_failure(KIND, name, rid, stage, reason)
         return {"name": name, "status": "failed", "stage": stage, "reason": reason}
 

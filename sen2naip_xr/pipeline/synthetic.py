@@ -26,6 +26,7 @@ import pandas as pd
 
 from sen2naip_xr import _rng
 from sen2naip_xr._const import HR_RES
+from sen2naip_xr._safe import redact
 from sen2naip_xr.errors import InputError, Sen2NaipError
 from sen2naip_xr.pipeline._config import RunConfig, SyntheticConfig
 from sen2naip_xr.pipeline._diversity import select_diverse
@@ -72,10 +73,10 @@ def _load(job: Job, load_cfg: Any, signer: Any, reader: Any) -> tuple[np.ndarray
         with dask.config.set(scheduler="sync"):
             naip = load_naip(job.rows, items=job.items, config=load_cfg, signer=signer, reader=reader).compute()
     except Sen2NaipError as exc:
-        return None, f"load | {exc}"
+        return None, redact(f"load | {exc}")
     lf = load_failures(naip)
     if len(lf):
-        return None, f"{lf['stage'].iloc[0]} | {lf['reason'].iloc[0]}"
+        return None, redact(f"{lf['stage'].iloc[0]} | {lf['reason'].iloc[0]}")
     return np.asarray(naip.values[0], np.float32), ""
 
 

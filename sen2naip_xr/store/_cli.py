@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from sen2naip_xr._safe import dumps_strict, redact
 
 
 def register(subparsers) -> None:
@@ -32,7 +33,7 @@ def _inspect(args: argparse.Namespace) -> int:
     if args.failures:
         info["failures"] = DatasetStore(args.store).failures().to_dict(orient="records")
     if args.json:
-        print(json.dumps(info, indent=1, sort_keys=True))
+        print(redact(dumps_strict(info, indent=1, sort_keys=True)))
         return 0
     print(f"store {info['store']} (sen2naip_xr {info['version']}){'; has demo_truth' if info['demo_truth'] else ''}")
     for kind, part in info["parts"].items():
@@ -49,7 +50,7 @@ def _inspect(args: argparse.Namespace) -> int:
         if part["in_progress"]:
             print(f"                {len(part['in_progress'])} writes in progress or left by a killed run")
     for f in info.get("failures", []):
-        print(f"  failed {f['kind']}/{f['roi']} ({f['roi_id']}) at {f['stage']}: {f['reason'][:160]}")
+        print(f"  failed {f['kind']}/{f['roi']} ({f['roi_id']}) at {f['stage']}: {redact(f['reason'])[:160]}")
     return 0
 
 

@@ -8,13 +8,13 @@ round(reflectance * 10000) (GDAL scale 1e-4), deflate-compressed, georeferenced,
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from sen2naip_xr._safe import dumps_strict
 from sen2naip_xr.errors import StoreError
 from sen2naip_xr.store._layout import KINDS
 from sen2naip_xr.store._open import _existing, open_roi
@@ -57,7 +57,7 @@ def export(store_path: str | os.PathLike, out: str | os.PathLike, *, kinds: tupl
                     _tif(groups["lr"]["lr"], folder / "LR.tif")
                     _tif(groups["hr"]["hr"], folder / "HR.tif")
                     meta["histograms"] = groups["lr"]["hist"].values.tolist()
-                    (folder / "metadata.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+                    (folder / "metadata.json").write_text(dumps_strict(meta, indent=1, sort_keys=True))
                 else:
                     for role, ds in groups.items():
                         sub = folder / str(role)
@@ -72,7 +72,7 @@ def export(store_path: str | os.PathLike, out: str | os.PathLike, *, kinds: tupl
                                 _tif(lr, sub / f"LR_{h}.tif")
                         m = {**meta, **ds.attrs, "histograms": {str(h): ds["hist"].sel(harmonizer=h).values.tolist()
                                                                 for h in ds.harmonizer.values}}
-                        (sub / "metadata.json").write_text(json.dumps(m, indent=1, sort_keys=True))
+                        (sub / "metadata.json").write_text(dumps_strict(m, indent=1, sort_keys=True))
             except OSError as exc:
                 raise StoreError(f"exporting {kind}/{name} to {str(folder)!r} failed ({exc.strerror}); "
                                  "free disk space or pass another --out") from exc

@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
+from sen2naip_xr._safe import json_safe, redact
 from sen2naip_xr.errors import StoreError
 
 __all__ = ["DatasetStore", "KINDS", "roi_name", "COMPLETE_ATTR", "FAILURE_COLUMNS"]
@@ -57,8 +58,8 @@ def _check_kind(kind: str) -> str:
 
 
 def _json_safe(value: Any) -> Any:
-    """Attributes as plain JSON (no NaN, numpy scalars or tuples)."""
-    return json.loads(json.dumps(value, default=_default, allow_nan=True).replace("NaN", "null"))
+    """Attributes as strict JSON: NaN/inf -> null, numpy -> Python, strings untouched."""
+    return json_safe(value)
 
 
 def _default(o: Any) -> Any:
@@ -231,7 +232,7 @@ class DatasetStore:
         tmp = self._stage()
         try:
             zarr.open_group(str(tmp), mode="w", zarr_format=3).attrs.put(
-                _json_safe({"roi": name, "roi_id": roi_id, "stage": stage, "reason": str(reason)[:2000]})
+                _json_safe({"roi": name, "roi_id": roi_id, "stage": stage, "reason": redact(reason)[:2000]})
             )
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)

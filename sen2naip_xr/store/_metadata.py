@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
@@ -13,6 +11,7 @@ import xarray as xr
 
 from sen2naip_xr import _rng
 from sen2naip_xr._const import BANDS, HR_RES, LR_RES
+from sen2naip_xr._safe import clean_url, dumps_strict, redact
 
 __all__ = ["split_of", "clean_href", "georeferenced", "roi_metadata", "provenance_record", "TABLE1_FIELDS"]
 
@@ -22,7 +21,6 @@ TABLE1_FIELDS: tuple[str, ...] = (
     "s2_sun_zenith", "s2_sun_azimuth", "naip_id", "naip_date", "proj:epsg", "proj:geometry", "proj:centroid",
     "proj:transform", "QA_1", "QA_2",
 )
-_SAS_KEYS = {"sig", "se", "st", "sp", "sv", "sr", "skoid", "sktid", "skt", "ske", "sks", "skv", "spr", "sip"}
 
 
 def split_of(roi_id: str, *, train_fraction: float = 0.8) -> str:
@@ -32,12 +30,20 @@ def split_of(roi_id: str, *, train_fraction: float = 0.8) -> str:
 
 
 def clean_href(href: str) -> str:
-    """``href`` without a SAS token (or any signature query parameter)."""
-    parts = urlsplit(str(href))
-    if not parts.query:
-        return str(href)
-    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in _SAS_KEYS]
-    return urlunsplit(parts._replace(query=urlencode(kept)))
+    """``href`` without a SAS token or any other credential, ``?`` query or ``;`` matrix parameters
+    alike (:func:`sen2naip_xr._safe.clean_url`); other parameters keep their text and order."""
+    return clean_url(href)
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` with every string in it redacted (keys and values; numbers untouched)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {redact(k) if isinstance(k, str) else k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def georeferenced(data: np.ndarray, *, name: str, x_min: float, y_max: float, res: float, epsg: int,
@@ -121,8 +127,9 @@ def roi_metadata(roi: Mapping[str, Any], *, name: str, pair: Mapping[str, Any] |
 
 
 def provenance_record(config: Mapping[str, Any], hrefs: Sequence[str]) -> str:
-    """JSON: package and version, the build configuration, and the asset hrefs read (no SAS token)."""
+    """Strict JSON: package and version, the build configuration (its strings redacted: storage
+    options or a catalog URL may carry credentials) and the asset hrefs read (no SAS token)."""
     from sen2naip_xr import __version__
 
-    return json.dumps({"package": "sen2naip_xr", "version": __version__, "config": dict(config),
-                       "hrefs": sorted({clean_href(h) for h in hrefs})}, sort_keys=True, default=str)
+    return dumps_strict({"package": "sen2naip_xr", "version": __version__, "config": _redacted(dict(config)),
+                         "hrefs": sorted({clean_href(h) for h in hrefs})}, sort_keys=True)
