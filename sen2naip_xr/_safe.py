@@ -71,12 +71,12 @@ _NAME = rf"(?:(?<![A-Za-z0-9])|(?<=\\[nrtbf]))(?P<key>(?:[A-Za-z0-9]+[_\-.]){{0,
 # stays valid.
 _VALUE = r"(?:\\[^\"'\s]|[^&;\s\"'<>(){}\[\],\\])+"
 _PARAM_RE = re.compile(
-    rf"{_NAME}(?P<eq>\s*=\s*)(?:(?P<q>\\?[\"'])(?P<qval>[^\"'\\\r\n,:{{}}\[\]()]+)(?P=q)|(?P<val>{_VALUE}))",
+    rf"{_NAME}(?P<eq>\s*=\s*|%(?:25)?3D)(?:(?P<q>\\?[\"'])(?P<qval>[^\"'\\\r\n,:{{}}\[\]()]+)(?P=q)|(?P<val>{_VALUE}))",
     re.IGNORECASE,
 )
 # percent-encoded: "%3Fsig%3D...", "%26sig%3D..." (and their double-encoded "%253F...") inside URLs
 _ENC_PARAM_RE = re.compile(
-    rf"(?P<pre>%(?:25)?(?:3F|26|3B|20))(?P<key>{_KEYS})(?P<eq>%(?:25)?3D)(?P<val>(?:(?!%(?:25)?(?:26|3B|22|27))"
+    rf"(?P<pre>%(?:25)?(?:3F|26|3B|20))(?P<key>{_KEYS})(?P<eq>%(?:25)?3D|\s*=\s*)(?P<val>(?:(?!%(?:25)?(?:26|3B|22|27))"
     r"[^&;\s\"'<>(){}\[\],\\])+)",
     re.IGNORECASE,
 )

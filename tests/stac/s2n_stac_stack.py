@@ -52,7 +52,7 @@ def free_port() -> int:
 # asset server: Range requests, faults, SAS tokens, byte counting
 @dataclass
 class Fault:
-    kind: str  # "500", "503", "404", "403", "timeout", "truncate"
+    kind: str  # "500", "503", "404", "403", "timeout", "truncate", "garbage" (200 with a body that is no GeoTIFF)
     remaining: int
     delay: float = 2.5
 
@@ -196,6 +196,15 @@ class AssetServer:
             return self._error(h, int(fault.kind))
         if fault is not None and fault.kind == "timeout":
             time.sleep(fault.delay)
+        if fault is not None and fault.kind == "garbage":  # e.g. a proxy's HTML page instead of the file
+            body = b"<html><body>not a GeoTIFF</body></html>\n" * 64
+            h.send_response(200)
+            h.send_header("Content-Type", "text/html")
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            if not head:
+                h.wfile.write(body)
+            return None
         f = (self.root / rel).resolve()
         if not str(f).startswith(str(self.root.resolve())) or not f.is_file():
             return self._error(h, 404)
