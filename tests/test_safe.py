@@ -326,3 +326,58 @@ def test_stderr_of_a_fresh_process_is_redacted():
     assert "GDAL" in r.stderr or "VSICURL" in r.stderr or "CURL" in r.stderr  # GDAL's own messages reached the log
     assert "Zq9SECRET" not in r.stderr and EMULATOR_KEY not in r.stderr
     assert r.stderr.count("sig=REDACTED") >= 3
+
+
+# ------------------------------------------------------------------------------------------------
+# the command line
+def test_cli_argument_errors_hide_the_emulator_key():
+    """argparse quotes the arguments it refuses: the connection string's key is redacted."""
+    import os
+
+    r = subprocess.run([sys.executable, "-m", "sen2naip_xr.cli", "inspect", "store.zarr", "--s2n-no-such-option",
+                        EMULATOR_CS], capture_output=True, text=True, timeout=300, cwd=REPO,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 2
+    assert "unrecognized arguments" in r.stderr and "AccountKey=REDACTED" in r.stderr
+    assert EMULATOR_KEY not in r.stderr + r.stdout
+
+
+def _fake_command(monkeypatch, exc_factory):
+    import types
+
+    from sen2naip_xr import cli
+
+    module = types.ModuleType("s2n_fake_command")
+
+    def register(sub):
+        def run(args):
+            try:
+                raise OSError(f"reading {SIGNED} failed")
+            except OSError as first:
+                raise exc_factory() from first
+
+        sub.add_parser("boom").set_defaults(func=run)
+
+    module.register = register
+    monkeypatch.setitem(sys.modules, "s2n_fake_command", module)
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("s2n_fake_command",))
+    return cli
+
+
+def test_cli_prints_unexpected_errors_redacted(monkeypatch, capsys):
+    cli = _fake_command(monkeypatch, lambda: RuntimeError(f"cannot open the store with {EMULATOR_CS}"))
+    assert cli.main(["boom"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: cannot open the store" in err and "OSError: reading" in err
+    assert "AccountKey=REDACTED" in err and "sig=REDACTED" in err
+    assert EMULATOR_KEY not in err and not LEAK.search(err)
+
+
+def test_cli_prints_its_own_errors_redacted(monkeypatch, capsys):
+    from sen2naip_xr.errors import StoreError
+
+    cli = _fake_command(monkeypatch, lambda: StoreError(f"az://s2n/ds.zarr: refused with {EMULATOR_CS}"))
+    assert cli.main(["boom"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sen2naip-xr boom: error: az://s2n/ds.zarr") and "AccountKey=REDACTED" in err
+    assert EMULATOR_KEY not in err and "Traceback" not in err
