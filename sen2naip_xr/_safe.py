@@ -34,6 +34,7 @@ from typing import Any
 
 __all__ = [
     "redact",
+    "redact_tree",
     "clean_url",
     "json_safe",
     "dumps_strict",
@@ -202,6 +203,32 @@ def clean_url(href: Any) -> str:
         userinfo, _, host = netloc.rpartition("@")
         netloc = f"{userinfo.split(':', 1)[0]}@{host}" if userinfo.split(":", 1)[0] else host
     return redact(urlunsplit(parts._replace(netloc=netloc, path=path, query=keep(parts.query))))
+
+
+def redact_tree(value: Any) -> Any:
+    """``value`` (mappings, sequences, strings, anything else as is) with its secrets replaced.
+
+    Every string goes through :func:`redact`; the value of a mapping entry whose key names a secret
+    (``{"account_key": ...}``, ``{"sig": ...}``: :data:`SECRET_PARAMS`) becomes ``REDACTED`` whatever
+    it is. Tuples and sets become lists. Used for configurations recorded as provenance.
+
+    Examples
+    --------
+    >>> redact_tree({"storage_options": {"account_name": "acc", "account_key": "c2VjcmV0"}, "n": 3})
+    {'storage_options': {'account_name': 'acc', 'account_key': 'REDACTED'}, 'n': 3}
+    """
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {
+            (redact(k) if isinstance(k, str) else k): (
+                REDACTED if isinstance(k, str) and _SECRET_NAME_RE.match(k.strip()) and v is not None else redact_tree(v)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [redact_tree(v) for v in value]
+    return value
 
 
 # ------------------------------------------------------------------------------------------------

@@ -381,3 +381,18 @@ def test_cli_prints_its_own_errors_redacted(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith("sen2naip-xr boom: error: az://s2n/ds.zarr") and "AccountKey=REDACTED" in err
     assert EMULATOR_KEY not in err and "Traceback" not in err
+
+
+def test_redact_tree_redacts_secret_entries_and_strings():
+    from sen2naip_xr._safe import redact_tree
+
+    config = {"storage_options": {"account_name": "devstoreaccount1", "account_key": EMULATOR_KEY,
+                                  "connection_string": EMULATOR_CS},
+              "catalog": "https://stac.example/api?token=abc", "sr": "kept", "seed": 0, "token": None,
+              "hrefs": (SIGNED,)}
+    out = redact_tree(config)
+    assert out["storage_options"]["account_key"] == REDACTED and out["storage_options"]["account_name"] == "devstoreaccount1"
+    assert "AccountKey=REDACTED" in out["storage_options"]["connection_string"]
+    assert out["catalog"].endswith("token=REDACTED") and out["sr"] == "kept" and out["seed"] == 0 and out["token"] is None
+    assert out["hrefs"][0].endswith("sig=REDACTED")
+    assert EMULATOR_KEY not in json.dumps(out)

@@ -11,7 +11,7 @@ import xarray as xr
 
 from sen2naip_xr import _rng
 from sen2naip_xr._const import BANDS, HR_RES, LR_RES
-from sen2naip_xr._safe import clean_url, dumps_strict, redact
+from sen2naip_xr._safe import clean_url, dumps_strict, redact_tree
 
 __all__ = ["split_of", "clean_href", "georeferenced", "roi_metadata", "provenance_record", "TABLE1_FIELDS"]
 
@@ -33,17 +33,6 @@ def clean_href(href: str) -> str:
     """``href`` without a SAS token or any other credential, ``?`` query or ``;`` matrix parameters
     alike (:func:`sen2naip_xr._safe.clean_url`); other parameters keep their text and order."""
     return clean_url(href)
-
-
-def _redacted(value: Any) -> Any:
-    """``value`` with every string in it redacted (keys and values; numbers untouched)."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, Mapping):
-        return {redact(k) if isinstance(k, str) else k: _redacted(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_redacted(v) for v in value]
-    return value
 
 
 def georeferenced(data: np.ndarray, *, name: str, x_min: float, y_max: float, res: float, epsg: int,
@@ -131,5 +120,5 @@ def provenance_record(config: Mapping[str, Any], hrefs: Sequence[str]) -> str:
     options or a catalog URL may carry credentials) and the asset hrefs read (no SAS token)."""
     from sen2naip_xr import __version__
 
-    return dumps_strict({"package": "sen2naip_xr", "version": __version__, "config": _redacted(dict(config)),
+    return dumps_strict({"package": "sen2naip_xr", "version": __version__, "config": redact_tree(dict(config)),
                          "hrefs": sorted({clean_href(h) for h in hrefs})}, sort_keys=True)
