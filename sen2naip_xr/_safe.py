@@ -360,17 +360,27 @@ def dumps_strict(value: Any, **kwargs: Any) -> str:
 # ------------------------------------------------------------------------------------------------
 # logs
 def _redact_record(record: logging.LogRecord) -> logging.LogRecord:
-    """Format ``record``'s message, exception and stack text now, redacted (idempotent)."""
+    """Redact ``record``'s message, exception and stack text (idempotent).
+
+    A record without secrets is left exactly as it was (formatters that read ``record.args``, such as
+    access-log formatters, keep working). One with secrets gets its message formatted now, redacted,
+    with no ``args``; its exception text is formatted now, redacted, and cached in ``exc_text`` (which
+    :class:`logging.Formatter` prints instead of formatting the exception again).
+    """
     if getattr(record, "_s2n_redacted", False):
         return record
     try:
         message = record.getMessage()
-    except Exception:  # a broken %-format: keep what there is, as text
+    except Exception:  # a broken %-format: logging reports it when the record is printed
         message = f"{record.msg} {record.args}"
-    record.msg, record.args = redact(message), ()
+    safe = redact(message)
+    if safe != message:
+        record.msg, record.args = safe, ()
     if record.exc_info and not record.exc_text:
-        record.exc_text = logging.Formatter().formatException(record.exc_info)
-    if record.exc_text:
+        text = logging.Formatter().formatException(record.exc_info)
+        if redact(text) != text:
+            record.exc_text = redact(text)
+    elif record.exc_text:
         record.exc_text = redact(record.exc_text)
     if record.stack_info:
         record.stack_info = redact(record.stack_info)

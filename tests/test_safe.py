@@ -396,3 +396,13 @@ def test_redact_tree_redacts_secret_entries_and_strings():
     assert out["catalog"].endswith("token=REDACTED") and out["sr"] == "kept" and out["seed"] == 0 and out["token"] is None
     assert out["hrefs"][0].endswith("sig=REDACTED")
     assert EMULATOR_KEY not in json.dumps(out)
+
+
+def test_records_without_secrets_keep_their_args():
+    install_log_redaction()
+    record = logging.getLogger("uvicorn.access").makeRecord("uvicorn.access", logging.INFO, __file__, 1,
+                                                            '%s - "%s %s HTTP/%s" %d',
+                                                            ("127.0.0.1:5", "GET", "/a", "1.1", 200), None)
+    assert record.args == ("127.0.0.1:5", "GET", "/a", "1.1", 200)  # structured formatters read them
+    signed = logging.getLogger("x").makeRecord("x", logging.INFO, __file__, 1, "GET %s", (SIGNED,), None)
+    assert signed.args == () and signed.msg.endswith("sig=REDACTED")
