@@ -36,6 +36,8 @@ def _chain(da: xr.DataArray, new: dict[str, str]) -> dict[str, str]:
     """Append a provenance record to the ones already on ``da`` (a JSON list, oldest first)."""
     import json
 
+    from sen2naip_xr._safe import dumps_strict
+
     old = da.attrs.get(PROVENANCE_ATTR)
     records = []
     if old:
@@ -45,8 +47,6 @@ def _chain(da: xr.DataArray, new: dict[str, str]) -> dict[str, str]:
             parsed = {"note": str(old)}
         records = parsed if isinstance(parsed, list) else [parsed]
     records.append(json.loads(new[PROVENANCE_ATTR]))
-    from sen2naip_xr._safe import dumps_strict
-
     return {PROVENANCE_ATTR: dumps_strict(records, sort_keys=True)}
 
 
