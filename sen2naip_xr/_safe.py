@@ -65,25 +65,26 @@ SAS_PARAMS: frozenset[str] = frozenset({
 })
 
 _KEYS = "|".join(re.escape(k).replace("_", "[_-]?") for k in sorted(SECRET_PARAMS, key=len, reverse=True))
-# a secret name: not glued to a preceding letter or digit; optional prefix words ("x-amz-", "AZURE_STORAGE_")
-_NAME = rf"(?:(?<![A-Za-z0-9])|(?<=\\[nrtbf]))(?P<key>(?:[A-Za-z0-9]+[_\-.]){{0,6}}(?:{_KEYS}))"
-# an unquoted value: up to a query/field separator, whitespace, a quote or a closing bracket. A
-# backslash is taken only with the character it escapes, and never an escaped quote, so JSON text
-# stays valid.
-_VALUE = r"(?:\\[^\"'\s]|[^&;\s\"'<>(){}\[\],\\])+"
-_PARAM_RE = re.compile(
-    rf"{_NAME}(?P<eq>\s*=\s*|%(?:25)?3D)(?:(?P<q>\\?[\"'])(?P<qval>[^\"'\\\r\n,:{{}}\[\]()]+)(?P=q)|(?P<val>{_VALUE}))",
-    re.IGNORECASE,
-)
+# a name that is secret: one of SECRET_PARAMS, alone or after prefix words ("X-Amz-", "AZURE_STORAGE_")
+_SECRET_NAME_RE = re.compile(rf"(?:^|[_\-.])(?:{_KEYS})$", re.IGNORECASE)
+_NAME_CHARS = r"A-Za-z0-9_\-."
+# a name followed by "=" (or "%3D"), the name not glued to a preceding name character: every candidate
+# "name=value"; the name is then checked in Python (one pass over the text, no large alternation per position)
+_NAME_EQ_RE = re.compile(rf"(?<![{_NAME_CHARS}])(?P<key>[{_NAME_CHARS}]+)(?:\s*=\s*|%(?:25)?3D)", re.IGNORECASE)
+# mappings: 'account_key': '...' (Python repr) or "sig": "..." (JSON), the value after the colon
+_QUOTED_KEY_RE = re.compile(rf"(?P<kq>\\?[\"'])(?P<key>[{_NAME_CHARS}]+)(?P=kq)\s*:\s*(?=\\?[\"'])")
+# a quoted value after "=": closed by the same quote, without a separator inside (so a quote that closes
+# an enclosing JSON string is never taken for an opening one)
+_QVALUE_RE = re.compile(r"(?P<q>\\?[\"'])(?P<v>[^\"'\\\r\n,:{}\[\]()]+)(?P=q)")
+# an unquoted value: up to a query/field separator, whitespace, a quote or a bracket. A backslash is
+# taken only with the character it escapes, and never an escaped quote, so JSON text stays valid.
+_UVALUE_RE = re.compile(r"(?P<v>(?:\\[^\"'\s]|[^&;\s\"'<>(){}\[\],\\])+)")
+# a quoted mapping value: up to its closing quote
+_MVALUE_RE = re.compile(r"\\?[\"'](?P<v>[^\"'\\\r\n]*)")
 # percent-encoded: "%3Fsig%3D...", "%26sig%3D..." (and their double-encoded "%253F...") inside URLs
 _ENC_PARAM_RE = re.compile(
     rf"(?P<pre>%(?:25)?(?:3F|26|3B|20))(?P<key>{_KEYS})(?P<eq>%(?:25)?3D|\s*=\s*)(?P<val>(?:(?!%(?:25)?(?:26|3B|22|27))"
     r"[^&;\s\"'<>(){}\[\],\\])+)",
-    re.IGNORECASE,
-)
-# mappings: 'account_key': 'xyz' (Python repr) or "sig": "xyz" (JSON); the key may carry a prefix
-_QUOTED_RE = re.compile(
-    rf"(?P<kq>\\?[\"']){_NAME}(?P=kq)(?P<colon>\s*:\s*)(?P<q>\\?[\"'])(?P<qval>[^\"'\\\r\n]*)",
     re.IGNORECASE,
 )
 # HTTP headers: "Authorization: SharedKey acct:sig", "Proxy-Authorization=Bearer x"; the rest of the value
@@ -99,14 +100,41 @@ _USERINFO_RE = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.\-]*://)(?P<user>[^/@:\s\
                           re.IGNORECASE)
 # a bare Azure storage account key: 64 bytes, base64 (86 characters and "==")
 _ACCOUNT_KEY_RE = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])")
-# cheap pre-check: text without any of these has nothing to redact
-_MAYBE_SECRET = re.compile(r"[=:@]|%3d|earer|sharedkey|sharedaccess", re.IGNORECASE)
+
+
+def _is_secret_name(name: str) -> bool:
+    return _SECRET_NAME_RE.search(name) is not None
+
+
+def _sub_named(s: str, names: re.Pattern, values: tuple[re.Pattern, ...]) -> str:
+    """``s`` with the value after each secret name found by ``names`` replaced by ``REDACTED``."""
+    parts: list[str] = []
+    last = 0
+    for m in names.finditer(s):
+        if m.start() < last:
+            continue  # inside a value just redacted
+        key = m["key"]
+        secret = _is_secret_name(key)
+        if not secret and m.start() and s[m.start() - 1] == "\\" and key[0] in "nrtbf":  # "\nsig=" in JSON text
+            secret = _is_secret_name(key[1:])
+        if not secret:
+            continue
+        for pattern in values:
+            v = pattern.match(s, m.end())
+            if v is not None:
+                a, b = v.span("v")
+                parts += [s[last:a], REDACTED]
+                last = b
+                break
+    if not parts:
+        return s
+    parts.append(s[last:])
+    return "".join(parts)
 
 
 def _sub_value(m: re.Match) -> str:
-    """The match with its value group (quoted or not) replaced by ``REDACTED``."""
-    name = "qval" if m.groupdict().get("qval") is not None else "val"
-    start, end = m.span(name)
+    """The match with its ``val`` group replaced by ``REDACTED``."""
+    start, end = m.span("val")
     s0 = m.start()
     text = m.group(0)
     return text[: start - s0] + REDACTED + text[end - s0 :]
@@ -136,26 +164,30 @@ def redact(text: Any) -> str:
     'DefaultEndpointsProtocol=https;AccountName=acc;AccountKey=REDACTED;EndpointSuffix=x'
     """
     s = text if isinstance(text, str) else str(text)
-    if not _MAYBE_SECRET.search(s):
-        return s
-    s = _QUOTED_RE.sub(_sub_value, s)
-    s = _PARAM_RE.sub(_sub_value, s)
-    s = _ENC_PARAM_RE.sub(_sub_value, s)
-    s = _HEADER_RE.sub(lambda m: f"{m['key']}{m['sep']}{REDACTED}", s)
-    s = _SCHEME_RE.sub(lambda m: f"{m['key']}{REDACTED}", s)
-    s = _USERINFO_RE.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", s)
-    s = _ACCOUNT_KEY_RE.sub(REDACTED, s)
+    # each pattern runs only where its marker is in the text (most log lines have none)
+    if ("'" in s or '"' in s) and ":" in s:
+        s = _sub_named(s, _QUOTED_KEY_RE, (_MVALUE_RE,))
+    low = s.lower()
+    if "=" in s or "%3d" in low:
+        s = _sub_named(s, _NAME_EQ_RE, (_QVALUE_RE, _UVALUE_RE))
+    if "%" in s:
+        s = _ENC_PARAM_RE.sub(_sub_value, s)
+    if "authoriz" in low or "subscription-key" in low:
+        s = _HEADER_RE.sub(lambda m: f"{m['key']}{m['sep']}{REDACTED}", s)
+    if "bearer" in low or "sharedkey" in low or "sharedaccesssignature" in low:
+        s = _SCHEME_RE.sub(lambda m: f"{m['key']}{REDACTED}", s)
+    if "://" in s and "@" in s:
+        s = _USERINFO_RE.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", s)
+    if "==" in s:
+        s = _ACCOUNT_KEY_RE.sub(REDACTED, s)
     return s
-
-
-_SECRET_NAME_RE = re.compile(rf"^(?:[A-Za-z0-9]+[_\-.]){{0,6}}(?:{_KEYS})$", re.IGNORECASE)
 
 
 def _is_secret_param(name: str) -> bool:
     from urllib.parse import unquote
 
     key = unquote(name).strip().lower()
-    return key in SAS_PARAMS or bool(_SECRET_NAME_RE.match(key))
+    return key in SAS_PARAMS or _is_secret_name(key)
 
 
 def clean_url(href: Any) -> str:
@@ -222,7 +254,7 @@ def redact_tree(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {
             (redact(k) if isinstance(k, str) else k): (
-                REDACTED if isinstance(k, str) and _SECRET_NAME_RE.match(k.strip()) and v is not None else redact_tree(v)
+                REDACTED if isinstance(k, str) and _is_secret_name(k.strip()) and v is not None else redact_tree(v)
             )
             for k, v in value.items()
         }
