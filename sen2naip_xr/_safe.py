@@ -78,13 +78,13 @@ _QUOTED_KEY_RE = re.compile(rf"(?P<kq>\\?[\"'])(?P<key>[{_NAME_CHARS}]+)(?P=kq)\
 _QVALUE_RE = re.compile(r"(?P<q>\\?[\"'])(?P<v>[^\"'\\\r\n,:{}\[\]()]+)(?P=q)")
 # an unquoted value: up to a query/field separator, whitespace, a quote or a bracket. A backslash is
 # taken only with the character it escapes, and never an escaped quote, so JSON text stays valid.
-_UVALUE_RE = re.compile(r"(?P<v>(?:\\[^\"'\s]|[^&;\s\"'<>(){}\[\],\\])+)")
+_UVALUE_RE = re.compile(r"(?P<v>(?:[^&;\s\"'<>(){}\[\],\\]++|\\[^\"'\s])++)")  # possessive: linear time
 # a quoted mapping value: up to its closing quote
 _MVALUE_RE = re.compile(r"\\?[\"'](?P<v>[^\"'\\\r\n]*)")
 # percent-encoded: "%3Fsig%3D...", "%26sig%3D..." (and their double-encoded "%253F...") inside URLs
 _ENC_PARAM_RE = re.compile(
     rf"(?P<pre>%(?:25)?(?:3F|26|3B|20))(?P<key>{_KEYS})(?P<eq>%(?:25)?3D|\s*=\s*)(?P<val>(?:(?!%(?:25)?(?:26|3B|22|27))"
-    r"[^&;\s\"'<>(){}\[\],\\])+)",
+    r"[^&;\s\"'<>(){}\[\],\\])++)",
     re.IGNORECASE,
 )
 # HTTP headers: "Authorization: SharedKey acct:sig", "Proxy-Authorization=Bearer x"; the rest of the value
