@@ -19,7 +19,6 @@ Prints a table and writes ``benchmarks/results/redact.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys

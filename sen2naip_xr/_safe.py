@@ -55,7 +55,7 @@ SECRET_PARAMS: tuple[str, ...] = (
     "refresh_token", "id_token", "sas", "sas_token", "skoid", "sktid", "skt", "ske", "sks", "skv",
     "accountkey", "account_key", "access_key", "secret_access_key", "secret_key", "sharedaccesssignature",
     "sharedaccesskey", "password", "passwd", "pwd", "secret", "client_secret", "api_key", "apikey",
-    "subscription_key", "subscription-key", "private_key",
+    "subscription_key", "subscription-key", "private_key", "bearer", "userpwd", "connection_string",
 )
 
 #: The parameters of an Azure SAS token (all dropped by :func:`clean_url`, with every secret name).
