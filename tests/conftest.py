@@ -101,3 +101,90 @@ def assets(stac_stack):
     sas.TOKEN_CACHE.clear()
     yield stac_stack.assets
     stac_stack.assets.clear()
+
+
+# ------------------------------------------------------------------------------------------------------
+# Azurite: a real Azure Blob service on loopback (installed by scripts/install-test-services.sh)
+class Azurite:
+    """A running Azurite blob service; ``url()`` gives a fresh ``az://`` store location in a new container."""
+
+    def __init__(self, port: int, proc) -> None:
+        self.port, self.proc = port, proc
+        self.endpoint = f"http://127.0.0.1:{port}"
+        from sen2naip_xr.store._location import EMULATOR_ACCOUNT, EMULATOR_KEY
+
+        self.connection_string = (f"DefaultEndpointsProtocol=http;AccountName={EMULATOR_ACCOUNT};"
+                                  f"AccountKey={EMULATOR_KEY};BlobEndpoint={self.endpoint}/{EMULATOR_ACCOUNT};")
+        self._n = 0
+
+    def container(self) -> str:
+        from azure.storage.blob import BlobServiceClient
+
+        self._n += 1
+        name = f"s2ntest{self._n:04d}"
+        BlobServiceClient.from_connection_string(self.connection_string).create_container(name)
+        return name
+
+    def url(self, prefix: str = "ds.zarr") -> str:
+        return f"az://{self.container()}/{prefix}"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """Azurite started on a free loopback port, with the emulator's environment variables set for this
+    process and every child (Dask workers, driver scripts). Fails (not skips) when it cannot start."""
+    import os
+    import shutil
+    import subprocess
+    import time
+
+    exe = REPO / ".cache" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
+    if not exe.exists():
+        found = shutil.which("azurite-blob")
+        if found is None:
+            pytest.fail(f"Azurite is not installed ({exe} missing): run `bash scripts/install-test-services.sh` "
+                        "(make test does)")
+        exe = Path(found)
+    port = _free_port()
+    loc = tmp_path_factory.mktemp("azurite")
+    proc = subprocess.Popen([str(exe), "--silent", "--location", str(loc), "--blobHost", "127.0.0.1", "--blobPort",
+                             str(port), "--skipApiVersionCheck", "--loose"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    import socket
+
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"Azurite exited at start (code {proc.returncode}): {proc.stdout.read()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"Azurite did not listen on 127.0.0.1:{port} within 60 s")
+            time.sleep(0.2)
+    saved = {k: os.environ.get(k) for k in ("AZURE_STORAGE_USE_EMULATOR", "AZURITE_BLOB_STORAGE_URL")}
+    os.environ["AZURE_STORAGE_USE_EMULATOR"] = "true"
+    os.environ["AZURITE_BLOB_STORAGE_URL"] = f"http://127.0.0.1:{port}"
+    try:
+        yield Azurite(port, proc)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

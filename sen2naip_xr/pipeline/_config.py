@@ -150,10 +150,15 @@ class RunConfig(_Config):
     """Show a progress bar and print the dashboard address."""
     retry_failed: bool = False
     """Try again the ROIs recorded as failed by an earlier run (default: a failure record is final)."""
+    repair: bool = False
+    """First verify every finished ROI (every chunk's checksum) and rewrite exactly the damaged ones."""
+    commit_every: int = 256
+    """ROIs per store commit (the driver merges the workers' forked sessions and commits in batches)."""
 
     def __post_init__(self) -> None:
         _positive("n_workers", self.n_workers, integer=True)
         _positive("threads_per_worker", self.threads_per_worker, integer=True)
+        _positive("commit_every", self.commit_every, integer=True)
         if self.max_in_flight is not None:
             _positive("max_in_flight", self.max_in_flight, integer=True)
         if self.scheduler not in (None, "sync") and "://" not in str(self.scheduler) and ":" not in str(self.scheduler):

@@ -11,19 +11,27 @@ degrees) <= ``max_spectral_angle_deg``. It writes LR = S2 (4 x 121 x 121 at 10 m
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from sen2naip_xr._const import HR_RES, LR_RES
-from sen2naip_xr._safe import redact
-from sen2naip_xr.errors import InputError, Sen2NaipError
+from sen2naip_xr.errors import Sen2NaipError
+from sen2naip_xr.pipeline._common import (
+    BuildResult,
+    Job,
+    check_candidates,
+    collect,
+    finish_run,
+    plan,
+    record_early,
+    start_run,
+)
 from sen2naip_xr.pipeline._config import CrossSensorConfig, RunConfig
 from sen2naip_xr.pipeline._runner import Runner
-from sen2naip_xr.store._layout import DatasetStore, roi_name
+from sen2naip_xr.store._layout import DatasetStore, RoiSink
 from sen2naip_xr.store._metadata import georeferenced, provenance_record, roi_metadata
 
 __all__ = ["build_cross_sensor", "BuildResult", "Job", "plan_jobs"]
@@ -31,68 +39,12 @@ __all__ = ["build_cross_sensor", "BuildResult", "Job", "plan_jobs"]
 KIND = "cross-sensor"
 
 
-@dataclass
-class BuildResult:
-    """What a build did."""
-
-    store: Path
-    """The store."""
-    kind: str
-    """``cross-sensor`` or ``synthetic``."""
-    written: list[str] = field(default_factory=list)
-    """ROIs written by this run."""
-    failed: list[str] = field(default_factory=list)
-    """ROIs recorded as failed by this run."""
-    skipped: list[str] = field(default_factory=list)
-    """ROIs already finished (written or failed) by an earlier run."""
-    seconds: float = 0.0
-    """Wall time."""
-
-    def summary(self) -> str:
-        return (f"{self.kind}: {len(self.written)} ROIs written, {len(self.failed)} failed, "
-                f"{len(self.skipped)} already done, in {self.seconds:.1f} s -> {self.store}")
-
-
-@dataclass(frozen=True)
-class Job:
-    """One ROI's work: its row, its candidate rows and the items they refer to."""
-
-    name: str
-    roi: dict
-    rows: pd.DataFrame
-    items: dict
-
-    def __dask_tokenize__(self) -> tuple:
-        return (self.name, self.roi.get("roi_id"), tuple(self.rows.get("s2_id", self.rows.get("naip_id", []))))
-
-
-def _table(candidates: Any) -> tuple[pd.DataFrame, pd.DataFrame, dict, pd.DataFrame]:
-    if not (hasattr(candidates, "pairs") and hasattr(candidates, "rois")):
-        raise InputError(f"candidates={type(candidates).__name__} is not a Candidates; pass the result of "
-                         "sen2naip_xr.search_pairs(rois, ...)")
-    fails = getattr(candidates, "failures", None)
-    return candidates.rois, candidates.pairs, dict(candidates.items), (fails if fails is not None else pd.DataFrame())
-
-
 def plan_jobs(candidates: Any) -> tuple[list[Job], list[tuple[str, str, str, str]]]:
     """Jobs (ROIs with candidates) and failures known before any read (``name, roi_id, stage, reason``)."""
-    rois, pairs, items, search_fail = _table(candidates)
-    failed_search = dict(zip(search_fail.get("roi_id", []), zip(search_fail.get("stage", []),
-                                                                search_fail.get("reason", []), strict=True), strict=True))
-    groups = dict(tuple(pairs.groupby("roi_id", sort=False))) if len(pairs) else {}
-    jobs, early = [], []
-    for i, roi in enumerate(rois.to_dict("records")):
-        name, rid = roi_name(i), roi["roi_id"]
-        if rid in failed_search:
-            early.append((name, rid, *failed_search[rid]))
-        elif rid not in groups:
-            early.append((name, rid, "search", "no candidate: no S2/NAIP pair covers the ROI within max_days "
-                                               "(widen --datetime or raise --max-days / --max-cloud-cover)"))
-        else:
-            rows = groups[rid].reset_index(drop=True)
-            ids = set(rows.get("naip_id", [])) | set(rows.get("s2_id", []))
-            jobs.append(Job(name, roi, rows, {k: items[k] for k in ids if k in items}))
-    return jobs, early
+    check_candidates(candidates, KIND)
+    return plan(candidates, id_columns=("naip_id", "s2_id"),
+                no_candidate="no candidate: no S2/NAIP pair covers the ROI within max_days "
+                             "(widen --datetime or raise --max-days / --max-cloud-cover)")
 
 
 def _hrefs(items: dict, ids: list[str]) -> list[str]:
@@ -104,8 +56,16 @@ def _hrefs(items: dict, ids: list[str]) -> list[str]:
     return out
 
 
-def _cross_sensor_task(job: Job, store_path: str, cfg: CrossSensorConfig, load_cfg: Any, signer: Any,
+def _cross_sensor_task(job: Job, sink: RoiSink, cfg: CrossSensorConfig, load_cfg: Any, signer: Any,
                        reader: Any, prov: dict) -> dict:
+    """One ROI: read its pairs, keep the first that passes, write it (or its failure) into ``sink``."""
+    res = _cross_sensor_roi(job, sink, cfg, load_cfg, signer, reader, prov)
+    res["sink"] = sink
+    return res
+
+
+def _cross_sensor_roi(job: Job, store: RoiSink, cfg: CrossSensorConfig, load_cfg: Any, signer: Any,
+                      reader: Any, prov: dict) -> dict:
     import dask
     import xarray as xr
 
@@ -114,10 +74,7 @@ def _cross_sensor_task(job: Job, store_path: str, cfg: CrossSensorConfig, load_c
     from sen2naip_xr.ops import histogram_match, is_blank
     from sen2naip_xr.pipeline._qa import misalignment, shift_image, spectral_angle, to_10m
 
-    store = DatasetStore(store_path)
     name, rid = job.name, job.roi["roi_id"]
-    if store.is_complete(KIND, name) or store.is_failed(KIND, name):
-        return {"name": name, "status": "skipped"}
 
     def fail(stage: str, reason: str) -> dict:
         reason = redact(reason)  # read errors quote signed URLs
@@ -181,26 +138,6 @@ def _cross_sensor_task(job: Job, store_path: str, cfg: CrossSensorConfig, load_c
     return fail("+".join(stages), "; ".join(r for _, r in reasons))
 
 
-def _record_early(store: DatasetStore, kind: str, early: list) -> list[str]:
-    out = []
-    for name, rid, stage, reason in early:
-        if name not in store.done(kind):
-            store.record_failure(kind, name, rid, stage, reason)
-            out.append(name)
-    return out
-
-
-def finish_part(store: DatasetStore, kind: str, n_rois: int, config: dict) -> None:
-    """The part group's attributes: counts and config (the same whatever the history of the store)."""
-    fails = store.failures(kind)
-    store.set_attrs({
-        "n_rois": int(n_rois), "n_written": len(store.rois(kind)), "n_failed": int(len(fails)),
-        "failures_by_stage": {str(k): int(v) for k, v in fails["stage"].value_counts().sort_index().items()},
-        "config": config,
-    }, kind=kind)
-    store.finish()
-
-
 def build_cross_sensor(
     candidates: Any,
     output: str | Path,
@@ -212,6 +149,9 @@ def build_cross_sensor(
     reader: Any = None,
     root_attrs: dict | None = None,
     client: Any = None,
+    storage_options: dict | None = None,
+    tag: str | None = None,
+    on_event: Callable[[str, dict], None] | None = None,
 ) -> BuildResult:
     """Build (or resume) the cross-sensor part of a dataset store from :func:`sen2naip_xr.search_pairs` output.
 
@@ -220,7 +160,8 @@ def build_cross_sensor(
     candidates
         ``Candidates`` of kind ``cross-sensor`` (ROIs, pairs, items, search failures).
     output
-        The Zarr store folder; ROIs already written or recorded as failed are skipped.
+        The store: a folder or a URL (``az://container/prefix``, ``s3://``, ``gs://``, ``memory://``); ROIs
+        already written or recorded as failed (with the same ROI id and config) are skipped.
     config, run
         :class:`CrossSensorConfig` (QA thresholds, screening) and :class:`RunConfig` (scheduler).
     load, signer, reader
@@ -229,6 +170,12 @@ def build_cross_sensor(
         Extra root attributes (e.g. the demo's ``demo_truth``).
     client
         An existing ``distributed.Client`` (overrides ``run.scheduler``).
+    storage_options
+        Credentials and options of the store's location (see :mod:`sen2naip_xr.store`); never recorded.
+    tag
+        Tag the version this run ends with (e.g. ``"v1"``).
+    on_event
+        ``on_event(event, info)`` after each ROI (``written``/``failed``), commit and the run's end.
 
     Examples
     --------
@@ -239,38 +186,20 @@ def build_cross_sensor(
     cfg = config or CrossSensorConfig()
     rcfg = run or RunConfig()
     t0 = time.perf_counter()
-    if not (hasattr(candidates, "pairs") and hasattr(candidates, "rois")):
-        raise InputError(f"candidates={type(candidates).__name__} is not a Candidates; pass the result of "
-                         f"sen2naip_xr.search_pairs(rois, kind={KIND!r}, ...)")
-    if getattr(candidates, "kind", KIND) != KIND:
-        raise InputError(f"candidates are of kind {candidates.kind!r}; use build_synthetic for them, or search with "
-                         "kind='cross-sensor'")
     jobs, early = plan_jobs(candidates)
-    store = DatasetStore(output)
-    store.init({**(store_root_attrs(root_attrs))})
-    store.clear_staging()
-    if rcfg.retry_failed:
-        store.forget_failures(KIND)
+    store = DatasetStore(output, storage_options=storage_options)
     prov = {"kind": KIND, "cross_sensor": cfg.to_dict(), "load": repr(load) if load is not None else "default"}
-    result = BuildResult(store.path, KIND)
-    result.failed += _record_early(store, KIND, early)
-    done = store.done(KIND)
-    result.skipped = [j.name for j in jobs if j.name in done]
-    todo = [j for j in jobs if j.name not in done]
+    result = BuildResult(store.url, KIND)
+    names = {j.name: str(j.roi["roi_id"]) for j in jobs} | {e[0]: str(e[1]) for e in early}
     with Runner(rcfg, client=client) as runner:
-        tasks = ((f"cross-sensor-{j.name}-{j.roi['roi_id']}", (j, str(store.path), cfg, load, signer, reader, prov))
+        writer = start_run(store, KIND, names=names, config=cfg.to_dict(), run=rcfg, runner=runner,
+                           root_attrs=root_attrs, on_event=on_event, result=result)
+        result.failed += record_early(writer, KIND, early, store.done(KIND))
+        done = store.done(KIND)
+        result.skipped = [j.name for j in jobs if j.name in done]
+        todo = [j for j in jobs if j.name not in done]
+        tasks = ((f"cross-sensor-{j.name}-{j.roi['roi_id']}", (j, writer.sink(), cfg, load, signer, reader, prov))
                  for j in todo)
-        for res in runner.run(_cross_sensor_task, tasks, desc="cross-sensor", total=len(todo)):
-            {"written": result.written, "failed": result.failed, "skipped": result.skipped}[res["status"]].append(res["name"])
-    finish_part(store, KIND, len(candidates.rois), cfg.to_dict())
-    result.seconds = time.perf_counter() - t0
-    return result
-
-
-def store_root_attrs(extra: dict | None) -> dict:
-    """Root attributes: what the store is, the package version, plus ``extra`` (e.g. ``demo_truth``)."""
-    from sen2naip_xr import __version__
-
-    return {"title": "SEN2NAIP-style Sentinel-2 super-resolution dataset", "producer": "sen2naip_xr",
-            "version": __version__, "layout": "cross-sensor/ROI_xxxxx/{lr,hr}; synthetic/ROI_xxxxx/{early,late}",
-            "reference": "Aybar et al. 2024, SEN2NAIP, Scientific Data", **(extra or {})}
+        for _ in collect(writer, runner.run(_cross_sensor_task, tasks, desc="cross-sensor", total=len(todo)), result):
+            pass
+        return finish_run(writer, result, len(candidates.rois), tag=tag, t0=t0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,21 @@ import pandas as pd
 
 from sen2naip_xr import _rng
 from sen2naip_xr._const import HR_RES
-from sen2naip_xr._safe import redact
-from sen2naip_xr.errors import InputError, Sen2NaipError
+from sen2naip_xr.errors import Sen2NaipError
+from sen2naip_xr.pipeline._common import (
+    BuildResult,
+    Job,
+    check_candidates,
+    collect,
+    finish_run,
+    plan,
+    record_early,
+    start_run,
+)
 from sen2naip_xr.pipeline._config import RunConfig, SyntheticConfig
 from sen2naip_xr.pipeline._diversity import select_diverse
 from sen2naip_xr.pipeline._runner import Runner
-from sen2naip_xr.pipeline.cross_sensor import BuildResult, Job, _record_early, finish_part, store_root_attrs
-from sen2naip_xr.store._layout import DatasetStore, roi_name
+from sen2naip_xr.store._layout import DatasetStore, RoiSink, StoreWriter
 from sen2naip_xr.store._metadata import georeferenced, provenance_record, roi_metadata
 
 __all__ = ["build_synthetic"]
@@ -42,26 +51,9 @@ _EMB = "_embeddings"
 
 
 def plan_synthetic(candidates: Any) -> tuple[list[Job], list[tuple[str, str, str, str]]]:
-    if not (hasattr(candidates, "pairs") and hasattr(candidates, "rois")):
-        raise InputError(f"candidates={type(candidates).__name__} is not a Candidates; pass the result of "
-                         "sen2naip_xr.search_pairs(rois, kind='synthetic', ...)")
-    pairs, items = candidates.pairs, dict(candidates.items)
-    fails = getattr(candidates, "failures", None)
-    failed = {} if fails is None or not len(fails) else dict(zip(fails["roi_id"], zip(fails["stage"], fails["reason"],
-                                                                                        strict=True), strict=True))
-    groups = dict(tuple(pairs.groupby("roi_id", sort=False))) if len(pairs) else {}
-    jobs, early = [], []
-    for i, roi in enumerate(candidates.rois.to_dict("records")):
-        name, rid = roi_name(i), roi["roi_id"]
-        if rid in failed:
-            early.append((name, rid, *failed[rid]))
-        elif rid not in groups:
-            early.append((name, rid, "search", "no NAIP capture covers the ROI from min_naip_year on "
-                                               "(widen --datetime or pick other ROIs)"))
-        else:
-            rows = groups[rid].reset_index(drop=True)
-            jobs.append(Job(name, roi, rows, {k: items[k] for k in rows["naip_id"] if k in items}))
-    return jobs, early
+    check_candidates(candidates, KIND)
+    return plan(candidates, id_columns=("naip_id",),
+                no_candidate="no NAIP capture covers the ROI from min_naip_year on (widen --datetime or pick other ROIs)")
 
 
 def _load(job: Job, load_cfg: Any, signer: Any, reader: Any) -> tuple[np.ndarray | None, str]:
@@ -121,9 +113,18 @@ def _one_torch_thread(active: bool):
         torch.set_num_threads(before)
 
 
-def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str, list[str]], store_path: str,
-                  cfg: SyntheticConfig, load_cfg: Any, signer: Any, reader: Any, prov: dict) -> list[dict]:
-    """Round 2: every harmonizer on a batch of ROIs, then blur/downsample/noise per image, then write."""
+def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str, list[str]], sink: RoiSink,
+                  done: dict[str, str], cfg: SyntheticConfig, load_cfg: Any, signer: Any, reader: Any, prov: dict) -> dict:
+    """Round 2 (a task): :func:`_degrade_batch` writing into ``sink``; returns the statuses and the sink."""
+    return {"statuses": _degrade_batch(jobs, keep, notes, sink, done, cfg, load_cfg, signer, reader, prov),
+            "sink": sink}
+
+
+def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str, list[str]], store: RoiSink,
+                   done: dict[str, str], cfg: SyntheticConfig, load_cfg: Any, signer: Any, reader: Any,
+                   prov: dict) -> list[dict]:
+    """Every harmonizer on a batch of ROIs, then blur/downsample/noise per image, then write the ROIs not in
+    ``done`` (name -> ``written``/``failed`` status of the ROIs finished earlier)."""
     import xarray as xr
 
     from sen2naip_xr.degrade import build_config
@@ -131,12 +132,11 @@ def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str, 
     from sen2naip_xr.harmonize._numpy import histc
     from sen2naip_xr.ops import add_noise, blur_downsample
 
-    store = DatasetStore(store_path)
     results, images, where = [], [], []
     for job in jobs:
         # A batch is fixed by the ROI list, whatever is already done: the networks' float results depend on
         # the batch they run in, so a finished member is computed again (not written) to keep the batch.
-        if store.is_failed(KIND, job.name):
+        if done.get(job.name) == "failed":
             results.append({"name": job.name, "status": "skipped"})
             continue
         pix, err = _load(job, load_cfg, signer, reader)
@@ -194,7 +194,7 @@ def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str, 
     for job in jobs:
         if job.name not in by_roi:
             continue
-        if store.is_complete(KIND, job.name):
+        if job.name in done:
             results.append({"name": job.name, "status": "skipped"})
             continue
         meta = metas[job.name]
@@ -209,13 +209,8 @@ def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str, 
 
 def _embeddings(store: DatasetStore, names: list[str], embedder: str) -> tuple[dict, dict] | None:
     """The stored embeddings (and why images were dropped) of this ROI list and embedder, or None."""
-    import xarray as xr
-
-    path = store.path / KIND / _EMB
-    if not (path / "zarr.json").exists():
-        return None
-    ds = xr.open_zarr(str(path), consolidated=False)
-    if ds.attrs.get("embedder") != embedder or ds.attrs.get("rois") != names:
+    ds = store.read_aux(KIND, _EMB)
+    if ds is None or ds.attrs.get("embedder") != embedder or ds.attrs.get("rois") != names:
         return None
     out: dict[str, dict[str, np.ndarray]] = {n: {} for n in names}
     for key, vec in zip(ds["image"].values, ds["embedding"].values, strict=True):
@@ -224,20 +219,15 @@ def _embeddings(store: DatasetStore, names: list[str], embedder: str) -> tuple[d
     return out, dict(ds.attrs.get("dropped", {}))
 
 
-def _save_embeddings(store: DatasetStore, names: list[str], embedder: str, emb: dict, dropped: dict) -> None:
-    import shutil
-
+def _save_embeddings(writer: StoreWriter, names: list[str], embedder: str, emb: dict, dropped: dict) -> None:
     import xarray as xr
 
     keys = [f"{n}/{r}" for n in names for r in sorted(emb.get(n, {}))]
     vecs = np.stack([emb[k.split("/")[0]][k.split("/")[1]] for k in keys]) if keys else np.zeros((0, 0))
     ds = xr.Dataset({"embedding": (("image", "feature"), vecs)}, coords={"image": np.array(keys, dtype=object)},
                     attrs={"embedder": embedder, "rois": names, "dropped": dropped})
-    path = store.path / KIND / _EMB
-    shutil.rmtree(path, ignore_errors=True)
-    tmp = store._stage()
-    ds.to_zarr(str(tmp), mode="w", zarr_format=3, consolidated=False)
-    store._publish(tmp, path)
+    writer.write_dataset(f"{KIND}/{_EMB}", ds)
+    writer.commit(f"{KIND}: embeddings of {len(keys)} image(s)")
 
 
 def build_synthetic(
@@ -251,6 +241,9 @@ def build_synthetic(
     reader: Any = None,
     root_attrs: dict | None = None,
     client: Any = None,
+    storage_options: dict | None = None,
+    tag: str | None = None,
+    on_event: Callable[[str, dict], None] | None = None,
 ) -> BuildResult:
     """Build (or resume) the synthetic part of a dataset store from ``search_pairs(..., kind="synthetic")``.
 
@@ -259,24 +252,17 @@ def build_synthetic(
     cfg = config or SyntheticConfig()
     rcfg = run or RunConfig()
     t0 = time.perf_counter()
-    if not (hasattr(candidates, "pairs") and hasattr(candidates, "rois")):
-        raise InputError(f"candidates={type(candidates).__name__} is not a Candidates; pass the result of "
-                         f"sen2naip_xr.search_pairs(rois, kind={KIND!r}, ...)")
-    if getattr(candidates, "kind", KIND) != KIND:
-        raise InputError(f"candidates are of kind {candidates.kind!r}; use build_cross_sensor for them, or search "
-                         "with kind='synthetic'")
     jobs, early = plan_synthetic(candidates)
-    store = DatasetStore(output)
-    store.init(store_root_attrs(root_attrs))
-    store.clear_staging()
-    if rcfg.retry_failed:
-        store.forget_failures(KIND)
-    result = BuildResult(store.path, KIND)
-    result.failed += _record_early(store, KIND, early)
+    store = DatasetStore(output, storage_options=storage_options)
+    result = BuildResult(store.url, KIND)
     names = [j.name for j in jobs]
+    ids = {j.name: str(j.roi["roi_id"]) for j in jobs} | {e[0]: str(e[1]) for e in early}
     emb_name = cfg.embedder if cfg.embedder == "thumbnail" else f"clip:{cfg.clip_model}:{cfg.clip_weights}"
     prov = {"kind": KIND, "synthetic": cfg.to_dict(), "load": repr(load) if load is not None else "default"}
     with Runner(rcfg, client=client) as runner:
+        writer = start_run(store, KIND, names=ids, config=cfg.to_dict(), run=rcfg, runner=runner,
+                           root_attrs=root_attrs, on_event=on_event, result=result)
+        result.failed += record_early(writer, KIND, early, store.done(KIND))
         cached = _embeddings(store, names, emb_name)
         if cached is not None:
             emb, dropped = cached
@@ -286,14 +272,17 @@ def build_synthetic(
             for res in runner.run(_embed_task, tasks, desc="synthetic: blank check + embed", total=len(jobs)):
                 emb[res["name"]] = res["roles"]
                 reasons[res["name"]] = res["reasons"]
+            done = store.done(KIND)
+            sink = writer.sink()
             for j in jobs:  # ROIs with no usable image are final failures
-                if not emb.get(j.name) and reasons.get(j.name) and j.name not in store.done(KIND):
+                if not emb.get(j.name) and reasons.get(j.name) and j.name not in done:
                     rs = reasons[j.name]
-                    store.record_failure(KIND, j.name, j.roi["roi_id"], "+".join(sorted({s for s, _ in rs})),
-                                         "; ".join(r for _, r in rs))
+                    sink.record_failure(KIND, j.name, j.roi["roi_id"], "+".join(sorted({s for s, _ in rs})),
+                                        "; ".join(r for _, r in rs))
                     result.failed.append(j.name)
+            writer.collect(sink)
             dropped = {n: [r for _, r in rs] for n, rs in reasons.items() if rs}
-            _save_embeddings(store, names, emb_name, emb, dropped)
+            _save_embeddings(writer, names, emb_name, emb, dropped)
         keys = [(n, r) for n in names for r in sorted(emb.get(n, {}))]
         mask = select_diverse(
             np.stack([emb[n][r] for n, r in keys]) if keys else np.zeros((0, 1)),
@@ -306,12 +295,16 @@ def build_synthetic(
             else:
                 notes[n].append(f"{r}: not kept by the diversity filter")
         done = store.done(KIND)
+        sink = writer.sink()
         for j in jobs:
             if j.name not in done and emb.get(j.name) and not keep[j.name]:
-                store.record_failure(KIND, j.name, j.roi["roi_id"], "diversity",
-                                     "not kept by the diversity filter: another image represents its cluster(s)")
+                sink.record_failure(KIND, j.name, j.roi["roi_id"], "diversity",
+                                    "not kept by the diversity filter: another image represents its cluster(s)")
                 result.failed.append(j.name)
-        done = store.done(KIND)
+        writer.collect(sink)
+        writer.commit()
+        index = store.index(KIND)
+        done = set(index)
         result.skipped = [j.name for j in jobs if j.name in done and j.name not in result.failed]
         # batches over every ROI with kept images (not only those left to do): the same batches in every run
         size = cfg.rois_per_task
@@ -320,14 +313,12 @@ def build_synthetic(
                    if any(j.name not in done for j in b)]
         nets = any(m in ("unet", "vae") for m in cfg.methods)
         tasks2 = ((f"synthetic-degrade-{b[0].name}-{b[-1].name}",
-                   (b, {j.name: keep[j.name] for j in b}, {j.name: notes[j.name] for j in b}, str(store.path), cfg,
-                    load, signer, reader, prov))
+                   (b, {j.name: keep[j.name] for j in b}, {j.name: notes[j.name] for j in b}, writer.sink(),
+                    {j.name: index[j.name]["status"] for j in b if j.name in index}, cfg, load, signer, reader, prov))
                   for b in batches)
-        for res_list in runner.run(_degrade_task, tasks2, desc="synthetic: harmonize + degrade", total=len(batches),
-                                   resources=runner.gpu_resources() if nets else None):
-            for res in res_list:
-                if res["status"] != "skipped":
-                    {"written": result.written, "failed": result.failed}[res["status"]].append(res["name"])
-    finish_part(store, KIND, len(candidates.rois), cfg.to_dict())
-    result.seconds = time.perf_counter() - t0
-    return result
+        results = runner.run(_degrade_task, tasks2, desc="synthetic: harmonize + degrade", total=len(batches),
+                             resources=runner.gpu_resources() if nets else None)
+        for _ in collect(writer, results, result):
+            pass
+        result.skipped = list(dict.fromkeys(result.skipped))  # finished before this run: listed once
+        return finish_run(writer, result, len(candidates.rois), tag=tag, t0=t0)

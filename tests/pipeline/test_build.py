@@ -47,8 +47,8 @@ def test_cross_sensor_keeps_good_pairs_and_records_why_others_fail(tmp_path, cs_
         dy, dx = truth.shifts[meta["roi_id"]]
         assert abs(meta["shift_dy"] - dy) < 0.1 and abs(meta["shift_dx"] - dx) < 0.1  # QA1 recovers the truth
         assert meta["QA_1"] == pytest.approx(np.hypot(meta["shift_dy"], meta["shift_dx"]), abs=1e-5)
-        lr = xr.open_zarr(store.path, group=f"cross-sensor/{name}/lr", consolidated=False)
-        hr = xr.open_zarr(store.path, group=f"cross-sensor/{name}/hr", consolidated=False)
+        lr = store.open_dataset(f"cross-sensor/{name}/lr")
+        hr = store.open_dataset(f"cross-sensor/{name}/hr")
         assert lr.lr.shape == (4, 32, 32) and hr.hr.shape == (4, 128, 128)
         assert lr.rio.crs.to_epsg() == 32611 and hr.rio.transform().a == 2.5 and lr.rio.transform().a == 10.0
         assert "?" not in "".join(json.loads(meta["provenance"])["hrefs"])
@@ -60,7 +60,7 @@ def test_synthetic_blank_check_diversity_and_histograms(tmp_path, sy_cands, sign
     cfg = SyntheticConfig(methods=FAST_METHODS, keep_fraction=0.75, store_lr=True, device="cpu")
     build_synthetic(sy_cands, tmp_path / "s.zarr", config=cfg, run=SYNC, signer=signer)
     store = DatasetStore(tmp_path / "s.zarr")
-    tree = xr.open_datatree(store.path, engine="zarr", consolidated=False)
+    tree = s2n.open_store(store.path)
     emb = tree["synthetic/_embeddings"].to_dataset()
     assert "ROI_00003/late" not in list(emb.image.values)  # the blank capture is never embedded
     kept = sum(len([g for g in ("early", "late") if g in tree[f"synthetic/{n}"].children]) for n in store.rois("synthetic"))
