@@ -71,10 +71,13 @@ def test_dataloader_workers_give_the_same_batches(store):
 
     ds = SRDataset(store, configuration="all", seed=5, patch=32)
     one = [b["lr"] for b in DataLoader(ds, batch_size=2, num_workers=0)]
-    two = [b["lr"] for b in DataLoader(ds, batch_size=2, num_workers=2)]
+    two = [b["lr"] for b in ds.loader(batch_size=2, num_workers=2)]  # spawned workers
     assert len(one) == 3
     for x, y in zip(one, two, strict=True):
         torch.testing.assert_close(x, y, rtol=0, atol=0)
+    # forked workers cannot use icechunk's I/O threads: a clear error, not a hang
+    with pytest.raises(Exception, match="spawn"):
+        list(DataLoader(ds, batch_size=2, num_workers=1, multiprocessing_context="fork", timeout=60))
 
 
 def test_harmonized_hr_follows_the_stored_histogram(store):
@@ -103,5 +106,9 @@ def test_bad_arguments(store):
         SRDataset(store, configuration="fancy")
     with pytest.raises(s2n.InputError, match="patch=30"):
         SRDataset(store, patch=30)
-    with pytest.raises(s2n.InputError, match="holds no finished"):
+    with pytest.raises(s2n.StoreError, match="not a sen2naip_xr store"):
         SRDataset(store.parent / "missing.zarr")
+    empty = DatasetStore(store.parent / "empty.zarr")
+    empty.init({})
+    with pytest.raises(s2n.InputError, match="holds no finished"):
+        SRDataset(empty.path)

@@ -127,7 +127,7 @@ def run_dataset_demo(out: str | Path, *, cross_sensor_size: int = 484, synthetic
               f"({m['shift_dy']:+.2f}, {m['shift_dx']:+.2f})   ({dy:+.2f}, {dx:+.2f})")
     for kind in ("synthetic",):
         for name in store.rois(kind):
-            roles = [p.name for p in sorted(store.roi_path(kind, name).iterdir()) if p.is_dir()]
+            roles = store.roi_groups(kind, name)
             print(f"{kind:<13}{name:<11}{'written':<9}  images kept: {', '.join(roles)}")
     for _, f in fails.iterrows():
         print(f"{f['kind']:<13}{f['roi']:<11}{'failed':<9}  {f['stage']}: {f['reason'][:90]}")

@@ -10,13 +10,13 @@ The paper trains super-resolution networks on five configurations of the synthet
 
 The cross-sensor part gives its real pairs (LR = Sentinel-2, HR = NAIP_h). Every random choice (method,
 patch position, noise) derives from (seed, epoch, index), so a sample is the same in any worker, in any
-order; :meth:`SRDataset.set_epoch` changes them between epochs. The dataset holds only paths: each worker
-opens the store itself, lazily, and reads only the ROI it needs.
+order; :meth:`SRDataset.set_epoch` changes them between epochs. The dataset holds only the store's location
+(a folder or a URL: ``az://``, ``s3://``, ``gs://``) and its storage options: each DataLoader worker opens the
+store itself, lazily, and reads only the ROI it needs.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -45,7 +45,7 @@ class SRDataset(Dataset):
     Parameters
     ----------
     store
-        Path of the Zarr store.
+        The store: a folder or a URL (``az://container/prefix``, ``s3://``, ``gs://``).
     part
         ``"synthetic"`` (one sample per ROI and role, early/late) or ``"cross-sensor"`` (real pairs).
     configuration
@@ -58,14 +58,23 @@ class SRDataset(Dataset):
         Seed of every random choice.
     noise
         LR noise of the synthetic configurations (``"real"``, ``"gaussian"`` or ``"none"``).
+    storage_options
+        Options/credentials of the store's location (otherwise the storage client's environment variables).
+    tag
+        Read the version tagged ``tag`` (a fixed training set).
     """
 
-    def __init__(self, store: str | Path, *, part: Literal["synthetic", "cross-sensor"] = "synthetic",
+    def __init__(self, store: Any, *, part: Literal["synthetic", "cross-sensor"] = "synthetic",
                  configuration: str = "all", split: str | None = "train", patch: int | None = None,
-                 seed: int = 0, noise: str = "real") -> None:
-        from sen2naip_xr.store._layout import DatasetStore
+                 seed: int = 0, noise: str = "real", storage_options: dict | None = None,
+                 tag: str | None = None) -> None:
+        from sen2naip_xr.store._open import _existing
 
-        self.store = str(store)
+        st = _existing(store, storage_options, tag=tag)
+        self.store = st.url
+        self.storage_options, self.tag = dict(storage_options or {}), tag
+        self._snapshot = st.session().snapshot_id  # every worker reads the version listed here
+        self._opened: tuple[int, Any] | None = None
         if part not in ("synthetic", "cross-sensor"):
             raise InputError(f"part={part!r} is not a part of the dataset; use 'synthetic' or 'cross-sensor'")
         if part == "synthetic" and configuration not in CONFIGURATIONS:
@@ -76,20 +85,42 @@ class SRDataset(Dataset):
             raise InputError(f"split={split!r} must be 'train', 'test' or None")
         self.part, self.configuration, self.split = part, configuration, split
         self.patch, self.seed, self.noise, self.epoch = patch, int(seed), noise, 0
-        st = DatasetStore(store)
         samples: list[tuple[str, str]] = []
-        for name in st.rois(part):
-            attrs = _roi_attrs(st.roi_path(part, name))
-            if split is not None and attrs.get("split") != split:
+        for name, entry in st.index(part).items():  # the ROI index: no listing of groups
+            if entry.get("status") != "written" or (split is not None and entry.get("split") != split):
                 continue
             if part == "synthetic":
-                samples += [(name, role) for role in ("early", "late") if (st.roi_path(part, name) / role).is_dir()]
+                subs = entry.get("subgroups") or st.roi_groups(part, name)
+                samples += [(name, role) for role in ("early", "late") if role in subs]
             else:
                 samples.append((name, ""))
         if not samples:
             raise InputError(f"store={self.store!r} holds no finished {part} ROI in split={split!r}; "
                              "build it first (sen2naip-xr build ...) or pass split=None")
         self.samples = samples
+
+    def loader(self, batch_size: int = 1, *, num_workers: int = 0, **kwargs: Any) -> Any:
+        """A ``torch.utils.data.DataLoader`` over this dataset; its workers are started with ``spawn``
+        (icechunk, which reads the store, does not survive ``fork``)."""
+        from torch.utils.data import DataLoader
+
+        if num_workers:
+            kwargs.setdefault("multiprocessing_context", "spawn")
+        return DataLoader(self, batch_size=batch_size, num_workers=num_workers, **kwargs)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_opened": None}
+
+    def _store(self) -> Any:
+        """The store, opened once per process (DataLoader workers open their own)."""
+        import os
+
+        from sen2naip_xr.store._layout import DatasetStore
+
+        if self._opened is None or self._opened[0] != os.getpid():
+            self._opened = (os.getpid(), DatasetStore(self.store, storage_options=self.storage_options,
+                                                      snapshot=self._snapshot))
+        return self._opened[1]
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -102,16 +133,14 @@ class SRDataset(Dataset):
         return _rng.derive_key(self.seed, self.epoch, index, what)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        import xarray as xr
-
         name, role = self.samples[index]
-        root = Path(self.store) / self.part / name
+        st = self._store()
         if self.part == "cross-sensor":
-            hr = xr.open_zarr(root / "hr", consolidated=False, chunks=None)["hr"].values
-            lr = xr.open_zarr(root / "lr", consolidated=False, chunks=None)["lr"].values
+            hr = st.load_dataset(f"{self.part}/{name}/hr")["hr"].values
+            lr = st.load_dataset(f"{self.part}/{name}/lr")["lr"].values
             hr, lr = self._crop(index, hr, lr)
             return self._sample(lr, hr, name, "real")
-        ds = xr.open_zarr(root / role, consolidated=False, chunks=None)  # no dask: fork-safe workers
+        ds = st.load_dataset(f"{self.part}/{name}/{role}")  # no dask: fork-safe workers
         hr = ds["hr"].values
         method = self._method(index, [str(h) for h in ds["harmonizer"].values])
         hr, lr = self._degrade(index, hr, method, ds)
@@ -167,11 +196,3 @@ class SRDataset(Dataset):
         return {"lr": torch.from_numpy(np.ascontiguousarray(lr, np.float32)),
                 "hr": torch.from_numpy(np.ascontiguousarray(hr, np.float32)), "roi": name, "method": method}
 
-
-def _roi_attrs(path: Path) -> dict:
-    import json
-
-    try:
-        return json.loads((path / "zarr.json").read_text()).get("attributes", {})
-    except (OSError, ValueError):
-        return {}

@@ -14,7 +14,10 @@ _EPILOG = """examples:
       --datetime 2020-01-01/2022-12-31 --out ds.zarr                         # Planetary Computer
   sen2naip-xr build synthetic --bbox=-117.3,32.7,-116.8,33.2 --rois 20 --datetime 2010-01-01/2023-12-31 \\
       --methods identity gamma_mvn vae --keep-fraction 0.5 --scheduler tcp://10.0.0.5:8786 --out ds.zarr
-rerun the same command to resume: finished ROIs are skipped."""
+  sen2naip-xr build cross-sensor --catalog embedded --out az://datasets/s2n.zarr --tag v1   # Azure Blob
+      (credentials: AZURE_STORAGE_ACCOUNT_NAME + AZURE_STORAGE_ACCOUNT_KEY, or AZURE_STORAGE_CONNECTION_STRING)
+rerun the same command to resume: finished ROIs are skipped; add --repair to rewrite damaged ROIs
+(sen2naip-xr inspect STORE --verify lists them)."""
 
 
 def _positive_int(text: str) -> int:
@@ -45,7 +48,15 @@ def register(subparsers) -> None:
     for kind in ("cross-sensor", "synthetic"):
         q = sub.add_parser(kind, help=f"the {kind} part", epilog=_EPILOG,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        q.add_argument("--out", type=Path, required=True, help="the Zarr store folder (created, or resumed)")
+        q.add_argument("--out", required=True,
+                       help="the store (created, or resumed): a folder, or a URL az://container/prefix, s3://bucket/"
+                            "prefix, gs://bucket/prefix")
+        q.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE",
+                       help="an option of the --out location (e.g. account_name=NAME); credentials are better "
+                            "given by the storage client's environment variables")
+        q.add_argument("--tag", default=None, help="tag the version this run ends with (e.g. v1)")
+        q.add_argument("--repair", action="store_true",
+                       help="first verify every finished ROI (checksums) and rewrite exactly the damaged ones")
         q.add_argument("--catalog", default="https://planetarycomputer.microsoft.com/api/stac/v1",
                        help="STAC API URL, or 'embedded' for the offline demo catalog (default: Planetary Computer)")
         q.add_argument("--bbox", type=_bbox, help="W,S,E,N in degrees where ROIs are drawn (write --bbox=-117.2,...)")
@@ -90,7 +101,7 @@ def _candidates(args: argparse.Namespace, kind: str):
         if args.bbox is not None:
             raise InputError("--bbox does not apply to --catalog embedded (its ROIs are fixed); drop --bbox")
         n = args.rois or (6 if kind == "cross-sensor" else 5)
-        cat = build_demo_catalog(args.out.parent / f"{args.out.name}.catalog",
+        cat = build_demo_catalog(_demo_catalog_dir(kind, n, args.seed),
                                  n_cross_sensor=n if kind == "cross-sensor" else 0,
                                  n_synthetic=n if kind == "synthetic" else 0, seed=args.seed)
         rois = cat.cross_sensor_rois if kind == "cross-sensor" else cat.synthetic_rois
@@ -110,14 +121,41 @@ def _candidates(args: argparse.Namespace, kind: str):
     return cands, None, {}
 
 
+def _demo_catalog_dir(kind: str, n: int, seed: int) -> Path:
+    """The embedded catalog's scenes live in a cache folder keyed by their parameters, not beside --out
+    (which may be a URL): written once, under a file lock, so concurrent builds never write it together."""
+    import fcntl
+    import os
+
+    base = Path(os.environ.get("SEN2NAIP_XR_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or
+                                                            Path.home() / ".cache") / "sen2naip_xr")
+    folder = base / f"demo-catalog-{kind}-{n}-{seed}"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        lock = open(base / f".{folder.name}.lock", "a+")  # noqa: SIM115 - held until this process ends
+    except OSError as exc:
+        raise InputError(f"the demo catalog cache {str(base)!r} cannot be created ({exc.strerror}); set "
+                         "SEN2NAIP_XR_CACHE to a writable folder") from exc
+    fcntl.flock(lock, fcntl.LOCK_EX)  # released when the build below has written (or reused) the scenes
+    _LOCKS.append(lock)
+    return folder
+
+
+_LOCKS: list = []
+
+
 def run(args: argparse.Namespace) -> int:
     from sen2naip_xr.pipeline._config import CrossSensorConfig, RunConfig, SyntheticConfig
     from sen2naip_xr.pipeline.cross_sensor import build_cross_sensor
     from sen2naip_xr.pipeline.synthetic import build_synthetic
 
     kind = args.kind
+    from sen2naip_xr.store._location import parse_location, parse_storage_options
+
+    options = parse_storage_options(args.storage_option)
+    parse_location(args.out, options)  # an unknown scheme fails here, before any search
     rcfg = RunConfig(scheduler=args.scheduler, n_workers=args.workers, memory_limit=args.memory_limit,
-                     progress=not args.no_progress, retry_failed=args.retry_failed)
+                     progress=not args.no_progress, retry_failed=args.retry_failed, repair=args.repair)
     cfg: CrossSensorConfig | SyntheticConfig
     if kind == "cross-sensor":
         cfg = CrossSensorConfig(max_misalignment_px=args.max_qa1, max_spectral_angle_deg=args.max_qa2, model=args.model)
@@ -127,8 +165,12 @@ def run(args: argparse.Namespace) -> int:
                               embedder=args.embedder, clip_weights=args.clip_weights,
                               rois_per_task=args.rois_per_task, device=args.device, model=args.model)
     cands, signer, attrs = _candidates(args, kind)
+    for lock in _LOCKS:  # the demo scenes are written: other builds may read them now
+        lock.close()
+    _LOCKS.clear()
     print(cands.summary())
     build = build_cross_sensor if kind == "cross-sensor" else build_synthetic
-    result = build(cands, args.out, config=cfg, run=rcfg, signer=signer, root_attrs=attrs)  # type: ignore[arg-type]
+    result = build(cands, args.out, config=cfg, run=rcfg, signer=signer, root_attrs=attrs,  # type: ignore[arg-type]
+                   storage_options=options, tag=args.tag)
     print(result.summary())
     return 0

@@ -102,7 +102,7 @@ def store_root_attrs(extra: dict | None) -> dict:
 
 def start_run(store: DatasetStore, kind: str, *, names: dict[str, str], config: dict, run: RunConfig, runner: Any,
               root_attrs: dict | None, on_event: Callable[[str, dict], None] | None,
-              result: Any) -> StoreWriter:
+              result: Any, tag: str | None = None) -> StoreWriter:
     """Open ``store`` for a run of ``kind``: create it, check that the workers can reach it and that it
     holds the same ROIs/config (``names``: name -> roi_id), repair/forget what was asked; the writer."""
     if store.location.scheme == "memory" and runner.client is not None:
@@ -110,6 +110,9 @@ def start_run(store: DatasetStore, kind: str, *, names: dict[str, str], config: 
                          "cannot write to it; use --scheduler sync (RunConfig(scheduler='sync')) or a folder / "
                          "object store URL")
     store.init(store_root_attrs(root_attrs))
+    if tag and tag in store.repo.list_tags():
+        raise StoreError(f"--tag {tag!r} already names a version of {store.url!r} (tags are immutable); pick a new "
+                         "name, or list them with `sen2naip-xr inspect STORE --history`")
     store.check_workers_see(runner.client)
     store.check_identity(kind, names, config)
     if run.repair:

@@ -193,7 +193,7 @@ def build_cross_sensor(
     names = {j.name: str(j.roi["roi_id"]) for j in jobs} | {e[0]: str(e[1]) for e in early}
     with Runner(rcfg, client=client) as runner:
         writer = start_run(store, KIND, names=names, config=cfg.to_dict(), run=rcfg, runner=runner,
-                           root_attrs=root_attrs, on_event=on_event, result=result)
+                           root_attrs=root_attrs, on_event=on_event, result=result, tag=tag)
         result.failed += record_early(writer, KIND, early, store.done(KIND))
         done = store.done(KIND)
         result.skipped = [j.name for j in jobs if j.name in done]

@@ -261,7 +261,7 @@ def build_synthetic(
     prov = {"kind": KIND, "synthetic": cfg.to_dict(), "load": repr(load) if load is not None else "default"}
     with Runner(rcfg, client=client) as runner:
         writer = start_run(store, KIND, names=ids, config=cfg.to_dict(), run=rcfg, runner=runner,
-                           root_attrs=root_attrs, on_event=on_event, result=result)
+                           root_attrs=root_attrs, on_event=on_event, result=result, tag=tag)
         result.failed += record_early(writer, KIND, early, store.done(KIND))
         cached = _embeddings(store, names, emb_name)
         if cached is not None:

@@ -9,7 +9,10 @@ round(reflectance * 10000) (GDAL scale 1e-4), deflate-compressed, georeferenced,
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -17,6 +20,7 @@ import xarray as xr
 from sen2naip_xr._safe import dumps_strict
 from sen2naip_xr.errors import StoreError
 from sen2naip_xr.store._layout import KINDS
+from sen2naip_xr.store._location import parse_location
 from sen2naip_xr.store._open import _existing, open_roi
 
 __all__ = ["export"]
@@ -32,24 +36,51 @@ def _tif(da: xr.DataArray, path: Path) -> None:
     out.rio.to_raster(path, driver="GTiff", compress="deflate", tiled=True, dtype="uint16")
 
 
-def export(store_path: str | os.PathLike, out: str | os.PathLike, *, kinds: tuple[str, ...] = KINDS,
-           rois: list[str] | None = None) -> list[Path]:
-    """Write the published layout of ``kinds`` (every finished ROI, or ``rois``) under ``out``; returns the folders."""
+def export(store_path: Any, out: str | os.PathLike, *, kinds: tuple[str, ...] = KINDS,
+           rois: list[str] | None = None, storage_options: Mapping[str, Any] | None = None,
+           out_options: Mapping[str, Any] | None = None, tag: str | None = None) -> list[str]:
+    """Write the published layout of ``kinds`` (every finished ROI, or ``rois``) under ``out``, a folder or a
+    URL (``az://``, ``s3://``, ``gs://``: written with obstore); returns the ROI folders (paths or URLs).
+
+    The store is read through the public readers, at its latest version or at ``tag``.
+    """
+    target = parse_location(out, out_options)
+    if target.is_local:
+        return [str(p) for p in _export_to(store_path, target.path, kinds, rois, storage_options, tag)]
+    import obstore
+
+    remote = target.obstore()
+    with tempfile.TemporaryDirectory(prefix="s2n-export-") as tmp:
+        folders = _export_to(store_path, Path(tmp), kinds, rois, storage_options, tag)
+        for f in sorted(Path(tmp).rglob("*")):
+            if f.is_file():
+                try:
+                    obstore.put(remote, f.relative_to(tmp).as_posix(), f.read_bytes())
+                except Exception as exc:  # noqa: BLE001 - the object store's own error, with the fix
+                    from sen2naip_xr._safe import redact
+
+                    raise StoreError(f"export to {target.url!r} failed ({redact(exc)[:300]}); check --out and its "
+                                     "credentials") from exc
+        return [f"{target.url}/{p.relative_to(tmp).as_posix()}" for p in folders]
+
+
+def _export_to(store_path: Any, out: Path, kinds: tuple[str, ...], rois: list[str] | None,
+               storage_options: Mapping[str, Any] | None, tag: str | None) -> list[Path]:
     import rioxarray  # noqa: F401
 
-    store = _existing(store_path)
-    out = Path(out)
+    store = _existing(store_path, storage_options, tag=tag)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"--out {str(out)!r} cannot be created ({exc.strerror}); pass a writable folder") from exc
     written = []
     for kind in kinds:
-        names = store.rois(kind) if rois is None else [r for r in rois if store.is_complete(kind, r)]
+        finished = store.rois(kind)
+        names = finished if rois is None else [r for r in rois if r in set(finished)]
         for name in names:
             meta = store.attrs(f"{kind}/{name}")
             meta.pop("s2n:complete", None)
-            groups = open_roi(store.path, kind, name)
+            groups = open_roi(store, kind, name)
             folder = out / kind / name
             try:
                 if kind == "cross-sensor":

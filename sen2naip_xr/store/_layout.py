@@ -53,6 +53,19 @@ _FAILURES = "_failures"
 _INDEX = "_index"
 _AUX = ("_failures", "_index", "_embeddings")
 _BRANCH = "main"
+#: The process that started icechunk's runtime (its threads do not survive ``fork``: a forked child that
+#: uses it would hang, so it gets a clear error instead).
+_RUNTIME_PID: list[int] = []
+
+
+def _check_not_forked(url: str) -> None:
+    if _RUNTIME_PID and _RUNTIME_PID[0] != os.getpid():
+        raise StoreError(f"store {url!r} is read in a process forked from one that already used the store: "
+                         "icechunk's I/O threads do not survive fork. Start such workers with 'spawn' (torch: "
+                         "DataLoader(..., multiprocessing_context='spawn'), or SRDataset.loader(...)), as Dask "
+                         "workers are")
+    if not _RUNTIME_PID:
+        _RUNTIME_PID.append(os.getpid())
 
 
 def roi_name(index: int) -> str:
@@ -135,6 +148,8 @@ class RoiSink:
                     gm = ds[v].encoding.pop("grid_mapping", None)
                     if gm:
                         ds[v].attrs["grid_mapping"] = gm
+                    if ds[v].attrs.get("grid_mapping") not in (None, *ds.variables):  # dangling: readers warn
+                        del ds[v].attrs["grid_mapping"]
                 ds.to_zarr(self.session.store, group=f"{kind}/{name}/{sub}", mode="w", zarr_format=3,
                            consolidated=False, encoding=_encoding(ds))
         except (OSError, ValueError, RuntimeError) as exc:
@@ -193,6 +208,7 @@ class DatasetStore:
         """Whether an icechunk repository is at the location."""
         import icechunk
 
+        _check_not_forked(self.url)
         if self.location.is_local and not (self.location.path / "refs").is_dir():
             return False
         try:
@@ -328,7 +344,7 @@ class DatasetStore:
         try:
             return xr.open_zarr(self.session().store, group=path, consolidated=False, decode_coords="all",
                                 chunks=chunks, zarr_format=3)
-        except StoreError:
+        except (StoreError, Warning):
             raise
         except Exception as exc:  # noqa: BLE001 - a damaged node: say which ROI and the fix
             raise StoreError(_fix_message(self.url, f"node {path!r}", exc)) from exc
@@ -494,6 +510,24 @@ class DatasetStore:
         """A :class:`StoreWriter` for one build run of ``kind`` with ``config``."""
         return StoreWriter(self, kind, config=config, run_meta=run_meta or {}, commit_every=commit_every,
                            commit_seconds=commit_seconds, on_event=on_event)
+
+    def write_roi(self, kind: str, name: str, groups: Mapping[str, xr.Dataset], attrs: Mapping[str, Any], *,
+                  config: Mapping[str, Any] | None = None) -> None:
+        """Write one ROI in its own commit (tools and tests; builders write through :meth:`writer`)."""
+        w = self.writer(kind, config=config or {})
+        sink = w.sink()
+        sink.write_roi(kind, name, groups, attrs)
+        w.collect(sink)
+        w.commit(f"{kind}/{name}: written")
+
+    def record_failure(self, kind: str, name: str, roi_id: str, stage: str, reason: str, *,
+                       config: Mapping[str, Any] | None = None) -> None:
+        """Record one failure in its own commit (tools and tests; builders write through :meth:`writer`)."""
+        w = self.writer(kind, config=config or {})
+        sink = w.sink()
+        sink.record_failure(kind, name, roi_id, stage, reason)
+        w.collect(sink)
+        w.commit(f"{kind}/{name}: failed")
 
     def check_identity(self, kind: str, jobs: Mapping[str, str], config: Mapping[str, Any]) -> None:
         """Refuse a run whose ROI list or config differs from what the store holds under the same names.

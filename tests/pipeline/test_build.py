@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import xarray as xr
 
 import sen2naip_xr as s2n
 from sen2naip_xr.pipeline import (
