@@ -188,3 +188,39 @@ def azurite(tmp_path_factory):
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+# ------------------------------------------------------------------------------------------------------
+# A small embedded demo catalog (ROIs of 128 / 256 px) shared by the pipeline and store tests
+@pytest.fixture(scope="session")
+def demo_catalog(tmp_path_factory):
+    from sen2naip_xr.demo import _catalog as _demo
+
+    return _demo.build_demo_catalog(tmp_path_factory.mktemp("democat"), n_cross_sensor=5, n_synthetic=3,
+                              cross_sensor_size=128, synthetic_size=256)
+
+
+@pytest.fixture(scope="session")
+def cs_cands(demo_catalog):
+    return _s2n().search_pairs(demo_catalog.cross_sensor_rois, datetime=demo_catalog.datetime,
+                            client=demo_catalog.client, progress=False)
+
+
+@pytest.fixture(scope="session")
+def sy_cands(demo_catalog):
+    return _s2n().search_pairs(demo_catalog.synthetic_rois, kind="synthetic", datetime=demo_catalog.datetime,
+                            client=demo_catalog.client, progress=False)
+
+
+@pytest.fixture()
+def signer():
+    from sen2naip_xr.load import NoSigner
+
+    return NoSigner()
+
+
+
+def _s2n():
+    import sen2naip_xr
+
+    return sen2naip_xr

@@ -258,7 +258,7 @@ def parse_location(location: str | os.PathLike | Location,
     if scheme not in SCHEMES:
         raise StoreError(f"store location {redact(text)!r} has the unknown scheme {scheme!r}; use a local folder, "
                          "file://, az:// (or abfs://), s3://, gs:// or memory://")
-    if parts.query or parts.password or parts.username:
+    if parts.query or parts.password or (parts.username and scheme not in ("abfs", "abfss")):
         raise StoreError(f"store location {redact(text)!r} carries a query string or credentials; pass credentials "
                          "with --storage-option KEY=VALUE (storage_options=) or the storage client's environment "
                          "variables, never in the URL")

@@ -96,9 +96,9 @@ def summarize(store: StoreLike, *, storage_options: Mapping[str, Any] | None = N
     for kind in KINDS:
         if not st.has_group(kind):
             continue
+        cols = ["status", "split", "stage", "QA_1", "QA_2", "harmonizers"]
         index = pd.DataFrame.from_dict(st.index(kind), orient="index")
-        if index.empty:
-            index = pd.DataFrame(columns=["status", "split", "stage", "QA_1", "QA_2", "harmonizers"])
+        index = index.reindex(columns=sorted(set(cols) | set(index.columns)))
         written = index[index["status"] == "written"]
         failed = index[index["status"] == "failed"]
         part: dict[str, Any] = {

@@ -1,4 +1,4 @@
-"""The store on its own: atomic ROI writes and markers, failure records, metadata helpers, export."""
+"""The store on its own: whole-ROI commits, failure records, metadata helpers, export."""
 
 from __future__ import annotations
 
@@ -43,33 +43,35 @@ def test_write_roi_is_whole_georeferenced_and_readable(store):
     assert attrs["proj:transform"] == [2.5, 0.0, 500000.0, 0.0, -2.5, 3650000.0]
     lr = s2n.open_roi(store.path, "cross-sensor", 1, "lr")
     assert lr.rio.crs.to_epsg() == 32611 and lr.rio.transform().c == 500000.0 and lr.lr.shape == (4, 8, 8)
-    tree = xr.open_datatree(store.path, engine="zarr", consolidated=False)
+    tree = s2n.open_store(store.path)
     assert tree.attrs["title"] == "test" and "/cross-sensor/ROI_00001/hr" in tree.groups
-    # a second write of a finished ROI changes nothing
-    before = store.digest()
-    store.write_roi("cross-sensor", "ROI_00001", _groups(seed=1), meta)
-    assert store.digest() == before
+    # every array carries a crc32c checksum
+    arr = store.group("cross-sensor/ROI_00001/lr")["lr"]
+    assert "Crc32cCodec" in [type(c).__name__ for c in arr.metadata.codecs]
 
 
-def test_a_half_written_roi_is_invisible_and_cleared(store):
-    half = store.path / "_staging" / "deadbeef"
-    (half / "lr").mkdir(parents=True)
-    (half / "lr" / "zarr.json").write_text("{")
+def test_an_uncommitted_write_is_invisible(store):
+    """A task killed after writing into its fork, before the driver merged it: nothing is visible."""
+    w = store.writer("cross-sensor", config={})
+    sink = w.sink()
+    sink.write_roi("cross-sensor", "ROI_00001", _groups(), roi_metadata(ROI, name="ROI_00001"))
+    store.refresh()
     assert store.rois("cross-sensor") == [] and store.done("cross-sensor") == set()
-    assert s2n.summarize(store.path)["parts"]["cross-sensor"]["in_progress"] == ["deadbeef"]
-    store.clear_staging()
-    assert not half.exists() and (store.path / "_staging" / "zarr.json").exists()
+    assert not store.has_group("cross-sensor/ROI_00001")
+    w.collect(sink)  # merged but not committed: still invisible
+    assert DatasetStore(store.path).rois("cross-sensor") == []
+    w.commit()
+    assert DatasetStore(store.path).rois("cross-sensor") == ["ROI_00001"]
 
 
 def test_failures_table_and_retry(store):
     store.record_failure("cross-sensor", "ROI_00002", "cs-1", "clouds", "80% cloud")
     store.record_failure("synthetic", "ROI_00001", "sy-1", "blank", "blank window")
-    store.record_failure("cross-sensor", "ROI_00002", "cs-1", "qa", "recorded once: the first stays")
     t = store.failures()
     assert t[["kind", "roi", "stage"]].values.tolist() == [["cross-sensor", "ROI_00002", "clouds"],
                                                            ["synthetic", "ROI_00001", "blank"]]
     assert store.done("cross-sensor") == {"ROI_00002"}
-    store.forget_failures("cross-sensor")
+    store.remove_rois("cross-sensor", ["ROI_00002"], message="forget")
     assert store.done("cross-sensor") == set() and len(store.failures()) == 1
 
 
@@ -91,7 +93,7 @@ def test_export_writes_the_published_layout(store, tmp_path):
     store.write_roi("cross-sensor", "ROI_00001", _groups(), roi_metadata(ROI, name="ROI_00001"))
     folders = export(store.path, tmp_path / "pub")
     d = tmp_path / "pub" / "cross-sensor" / "ROI_00001"
-    assert folders == [d] and sorted(p.name for p in d.iterdir()) == ["HR.tif", "LR.tif", "metadata.json"]
+    assert folders == [str(d)] and sorted(p.name for p in d.iterdir()) == ["HR.tif", "LR.tif", "metadata.json"]
     with rasterio.open(d / "LR.tif") as f:
         assert f.dtypes[0] == "uint16" and f.crs.to_epsg() == 32611 and f.transform.a == 10.0 and f.count == 4
         np.testing.assert_array_equal(f.read(), np.round(_groups()["lr"].lr.values * 10000).astype(np.uint16))
@@ -107,7 +109,75 @@ def test_init_refuses_what_it_must_not_overwrite(tmp_path):
     arr = tmp_path / "array.zarr"
     arr.mkdir()
     (arr / "zarr.json").write_text(json.dumps({"zarr_format": 3, "node_type": "array"}))
-    with pytest.raises(s2n.StoreError, match="not a Zarr v3 group"):
+    with pytest.raises(s2n.StoreError, match="plain Zarr folder"):
         DatasetStore(arr).init()
     with pytest.raises(s2n.StoreError, match="not a sen2naip_xr store"):
         s2n.summarize(tmp_path / "busy")
+
+
+def test_locations_are_urls_and_unknown_schemes_are_errors(tmp_path):
+    from sen2naip_xr.store._location import parse_location
+
+    assert parse_location(tmp_path / "a.zarr").path == tmp_path / "a.zarr"
+    assert parse_location(f"file://{tmp_path}/a.zarr").path == tmp_path / "a.zarr"
+    loc = parse_location("abfs://data@myacct.dfs.core.windows.net/s2n/ds.zarr")
+    assert (loc.scheme, loc.bucket, loc.prefix, loc.options["account_name"]) == ("az", "data", "s2n/ds.zarr", "myacct")
+    assert parse_location("s3://b/p/").url == "s3://b/p" and parse_location("gs://b/x").scheme == "gs"
+    for bad, match in (("ftp://x/y", "unknown scheme 'ftp'"), ("az:///nocontainer", "names no container"),
+                       ("az://c/p?sig=abc", "query string"), ("s3://u:pw@b/p", "credentials")):
+        with pytest.raises(s2n.StoreError, match=match) as exc:
+            parse_location(bad)
+        assert "abc" not in str(exc.value) and "pw@" not in str(exc.value)
+    with pytest.raises(s2n.StoreError, match="not known for s3"):
+        parse_location("s3://b/p", {"account_key": "x"})
+    # the store records the URL, never the credentials
+    st = DatasetStore("memory://urls", storage_options={})
+    assert repr(st) == "DatasetStore('memory://urls')"
+
+
+def test_memory_store_is_one_code_path_in_process():
+    st = DatasetStore("memory://unit-test-store")
+    st.init({"title": "mem"})
+    st.write_roi("cross-sensor", "ROI_00001", _groups(), roi_metadata(ROI, name="ROI_00001"))
+    assert s2n.summarize("memory://unit-test-store")["parts"]["cross-sensor"]["written"] == 1
+    assert s2n.open_roi("memory://unit-test-store", "cross-sensor", 1, "hr").hr.shape == (4, 32, 32)
+
+
+def test_history_tags_and_versions(store):
+    store.write_roi("cross-sensor", "ROI_00001", _groups(), roi_metadata(ROI, name="ROI_00001"))
+    sid = store.create_tag("v1")
+    store.record_failure("cross-sensor", "ROI_00002", "cs-2", "clouds", "cloudy")
+    assert s2n.summarize(store.path)["parts"]["cross-sensor"]["failed"] == 1
+    assert s2n.summarize(store.path, tag="v1")["parts"]["cross-sensor"]["failed"] == 0
+    assert s2n.summarize(store.path, snapshot=sid)["parts"]["cross-sensor"]["written"] == 1
+    hist = store.history()
+    assert [h["snapshot"] for h in hist if "v1" in h["tags"]] == [sid] and len(hist) >= 4
+    with pytest.raises(s2n.StoreError, match="immutable"):
+        store.create_tag("v1")
+    with pytest.raises(s2n.StoreError, match="no version"):
+        s2n.open_store(store.path, tag="nope")
+
+
+def _chunk_files(path):
+    return sorted(p for p in (path / "chunks").iterdir() if p.is_file())
+
+
+def test_a_flipped_byte_is_found_by_verify_and_reads_say_the_fix(store):
+    store.write_roi("cross-sensor", "ROI_00001", _groups(), roi_metadata(ROI, name="ROI_00001"))
+    before = set(_chunk_files(store.path))
+    store.write_roi("cross-sensor", "ROI_00002", _groups(seed=2), roi_metadata({**ROI, "roi_id": "cs-2"},
+                                                                               name="ROI_00002"))
+    assert store.verify().empty
+    new = sorted(set(_chunk_files(store.path)) - before, key=lambda p: p.stat().st_size)
+    big = new[-1]  # the HR array of ROI_00002
+    data = bytearray(big.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    big.write_bytes(bytes(data))
+    bad = DatasetStore(store.path).verify()
+    assert bad["roi"].tolist() == ["ROI_00002"] and "checksum" in bad["problem"].iloc[0].lower()
+    with pytest.raises(s2n.StoreError, match=r"ROI_00002.*--verify.*--repair"):
+        s2n.open_roi(store.path, "cross-sensor", "ROI_00002")
+    assert s2n.open_roi(store.path, "cross-sensor", "ROI_00001", "lr").lr.shape == (4, 8, 8)
+    # a deleted chunk object: found too
+    new[0].unlink()
+    assert "ROI_00002" in DatasetStore(store.path).verify()["roi"].tolist()
