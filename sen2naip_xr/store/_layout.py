@@ -153,8 +153,8 @@ class RoiSink:
                 ds.to_zarr(self.session.store, group=f"{kind}/{name}/{sub}", mode="w", zarr_format=3,
                            consolidated=False, encoding=_encoding(ds))
         except (OSError, ValueError, RuntimeError) as exc:
-            raise StoreError(f"writing {kind}/{name} to store {self.url!r} failed ({redact(exc)}); check the "
-                             "location and its credentials, then rerun: finished ROIs are kept") from exc
+            raise StoreError(f"writing {kind}/{name} to store {self.url!r} failed ({redact(exc)}); free disk "
+                             "space or check the location and its credentials, then rerun: finished ROIs are kept") from exc
         self.entries.setdefault(kind, {})[name] = {
             "roi_id": str(attrs.get("roi_id")), "status": "written", "config": self.config_hash,
             "split": attrs.get("split"), "QA_1": attrs.get("QA_1"), "QA_2": attrs.get("QA_2"),
@@ -465,11 +465,12 @@ class DatasetStore:
                         changed = True
             if not changed:
                 break
-            try:
-                self._commit(session, "init", {"s2n:event": "init"})
-                break
-            except icechunk.ConflictError:
-                continue  # another builder initialized it at the same time: look again
+            with self._lock():
+                try:
+                    session.commit("init", metadata={"s2n:event": "init"})
+                    break
+                except icechunk.ConflictError:
+                    continue  # another builder committed meanwhile: look again (and check demo_truth again)
         self.refresh()
 
     @contextlib.contextmanager

@@ -30,11 +30,13 @@ CFG = CrossSensorConfig(max_spectral_angle_deg=6.0)
 TARGET = "ROI_00005"  # the ROI each data case breaks (its NAIP item is its own)
 
 
-def _dir_digest(path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(path.rglob("*")):
-        if p.is_file():
-            h.update(str(p.relative_to(path)).encode() + p.read_bytes())
+def _roi_digest(out, name) -> str:
+    """sha256 of one cross-sensor ROI's attributes and arrays, read through the store."""
+    st = DatasetStore(out)
+    h = hashlib.sha256(repr(sorted(st.attrs(f"cross-sensor/{name}").items())).encode())
+    for sub in st.roi_groups("cross-sensor", name):
+        for v, da in sorted(st.load_dataset(f"cross-sensor/{name}/{sub}").variables.items()):
+            h.update(v.encode() + np.ascontiguousarray(da.values).tobytes())
     return h.hexdigest()
 
 
@@ -134,13 +136,13 @@ def test_bad_data_is_a_failure_record_and_nothing_written_is_lost(case, tmp_path
     breaker, stage, words = DATA_CASES[case]
     out = tmp_path / "s.zarr"
     shutil.copytree(base, out)
-    before = {n: _dir_digest(out / "cross-sensor" / n) for n in ("ROI_00001", "ROI_00002")}
+    before = {n: _roi_digest(out, n) for n in ("ROI_00001", "ROI_00002")}
     build_cross_sensor(breaker(cs_cands, tmp_path), out, config=CFG, run=SYNC, signer=s2n.load.NoSigner())
     store = DatasetStore(out)
     fails = store.failures("cross-sensor").set_index("roi")
     assert fails.loc[TARGET, "stage"].startswith(stage), fails.loc[TARGET].to_dict()
     assert words in fails.loc[TARGET, "reason"]
-    assert {n: _dir_digest(out / "cross-sensor" / n) for n in before} == before
+    assert {n: _roi_digest(out, n) for n in before} == before
     assert store.rois("cross-sensor")[:2] == ["ROI_00001", "ROI_00002"]
 
 
@@ -154,7 +156,7 @@ def test_all_cloud_and_misaligned_rois_are_recorded(tmp_path, cs_cands):
 def test_disk_full_is_a_clear_error_and_a_rerun_completes(tmp_path, base, cs_cands, monkeypatch):
     out = tmp_path / "s.zarr"
     shutil.copytree(base, out)
-    before = _dir_digest(out / "cross-sensor" / "ROI_00001")
+    before = _roi_digest(out, "ROI_00001")
     real = xr.Dataset.to_zarr
 
     def full(self, *a, **kw):
@@ -164,7 +166,7 @@ def test_disk_full_is_a_clear_error_and_a_rerun_completes(tmp_path, base, cs_can
     with pytest.raises(s2n.StoreError, match="free disk space"):
         build_cross_sensor(cs_cands, out, config=CFG, run=SYNC, signer=s2n.load.NoSigner())
     monkeypatch.setattr(xr.Dataset, "to_zarr", real)
-    assert _dir_digest(out / "cross-sensor" / "ROI_00001") == before
+    assert _roi_digest(out, "ROI_00001") == before
     build_cross_sensor(cs_cands, out, config=CFG, run=SYNC, signer=s2n.load.NoSigner())
     clean = tmp_path / "clean.zarr"
     build_cross_sensor(cs_cands, clean, config=CFG, run=SYNC, signer=s2n.load.NoSigner())
