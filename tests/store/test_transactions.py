@@ -1,0 +1,155 @@
+"""Transactions and identity: concurrent builders, reruns with another ROI list / seed / config, root
+attributes never silently replaced, --repair, a memory store on a cluster, and a cluster whose worker cannot
+see the driver's folder (item 7) but builds into az:// fine."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import sen2naip_xr as s2n
+from sen2naip_xr.cli import main
+from sen2naip_xr.pipeline import CrossSensorConfig, RunConfig, build_cross_sensor
+from sen2naip_xr.store import DatasetStore
+
+SYNC = RunConfig(scheduler="sync", progress=False)
+CS = CrossSensorConfig(max_spectral_angle_deg=6.0)
+
+
+@pytest.fixture(params=["local", "az"])
+def out_url(request, tmp_path):
+    if request.param == "local":
+        return str(tmp_path / "race.zarr")
+    return request.getfixturevalue("azurite").url("race.zarr")
+
+
+def test_concurrent_builders_end_consistent_or_refused(out_url, tmp_path):
+    """The issue's race: two `--catalog embedded` builds on one --out at the same time."""
+    env = {**os.environ, "SEN2NAIP_XR_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-c", "import sys; from sen2naip_xr.cli import main; sys.exit(main(sys.argv[1:]))", "build", "cross-sensor", "--catalog", "embedded", "--rois", "4",
+           "--out", out_url, "--scheduler", "sync", "--no-progress"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    results = [p.communicate(timeout=600) for p in procs]
+    codes = [p.returncode for p in procs]
+    assert 0 in codes, results
+    for code, (_, err) in zip(codes, results, strict=True):
+        assert code == 0 or "another build" in err and "at the same time" in err, err[-2000:]
+    st = DatasetStore(out_url)
+    assert st.verify().empty
+    # whatever the interleaving, a rerun ends with the content of one clean build
+    subprocess.run(cmd, check=True, capture_output=True, env=env, timeout=600)
+    clean = str(tmp_path / "clean.zarr")
+    subprocess.run([*cmd[:-5], "--out", clean, "--scheduler", "sync", "--no-progress"], check=True,
+                   capture_output=True, env=env, timeout=600)
+    assert DatasetStore(out_url).digest() == DatasetStore(clean).digest()
+    info = s2n.summarize(out_url)["parts"]["cross-sensor"]
+    assert info["written"] + info["failed"] == 4
+
+
+def test_rerun_with_other_rois_seed_or_config_is_refused_with_the_difference(tmp_path, cs_cands, signer):
+    out = tmp_path / "s.zarr"
+    build_cross_sensor(cs_cands, out, config=CS, run=SYNC, signer=signer)
+    before = DatasetStore(out).digest()
+    reversed_cands = dataclasses.replace(cs_cands, rois=cs_cands.rois.iloc[::-1].reset_index(drop=True))
+    with pytest.raises(s2n.StoreError, match=r"another ROI list.*ROI_00001 holds"):
+        build_cross_sensor(reversed_cands, out, config=CS, run=SYNC, signer=signer)
+    with pytest.raises(s2n.StoreError, match=r"another config \(max_spectral_angle_deg: 6.0 -> 5.0\)"):
+        build_cross_sensor(cs_cands, out, config=CrossSensorConfig(max_spectral_angle_deg=5.0), run=SYNC,
+                           signer=signer)
+    assert DatasetStore(out).digest() == before
+    # the same ROIs and config: every finished one is skipped
+    res = build_cross_sensor(cs_cands, out, config=CS, run=SYNC, signer=signer)
+    assert len(res.skipped) == 5 and not res.written
+
+
+def test_demo_truth_is_never_silently_replaced(tmp_path):
+    st = DatasetStore(tmp_path / "s.zarr")
+    st.init({"demo_truth": {"gamma": [1, 2]}})
+    st.init({"demo_truth": {"gamma": [1, 2]}})  # the same: fine
+    with pytest.raises(s2n.StoreError, match="demo_truth.*never replaced"):
+        st.init({"demo_truth": {"gamma": [3, 4]}})
+    assert DatasetStore(tmp_path / "s.zarr").attrs()["demo_truth"] == {"gamma": [1, 2]}
+
+
+def test_repair_rewrites_exactly_the_damaged_rois(tmp_path, cs_cands, signer, capsys):
+    out = tmp_path / "s.zarr"
+    build_cross_sensor(cs_cands, out, config=CS, run=SYNC, signer=signer)
+    reference = DatasetStore(out).digest()
+    st = DatasetStore(out)
+    # damage ROI_00002: flip a byte of each chunk object that only it references (its newest chunks)
+    chunks = sorted((out / "chunks").iterdir(), key=lambda p: p.stat().st_mtime)
+    target = {p for p in chunks if _owner(st, p) == "ROI_00002"}
+    assert target
+    for p in target:
+        data = bytearray(p.read_bytes())
+        data[len(data) // 2] ^= 0x55
+        p.write_bytes(bytes(data))
+    assert main(["inspect", str(out), "--verify"]) == 1
+    assert "cross-sensor/ROI_00002" in capsys.readouterr().out
+    with pytest.raises(s2n.StoreError, match="ROI_00002.*--repair"):
+        s2n.cross_sensor_pairs(out)
+    res = build_cross_sensor(cs_cands, out, config=CS, run=RunConfig(scheduler="sync", progress=False, repair=True),
+                             signer=signer)
+    assert res.repaired == ["ROI_00002"] and res.written == ["ROI_00002"]
+    assert DatasetStore(out).verify().empty and DatasetStore(out).digest() == reference
+
+
+def _owner(st: DatasetStore, chunk_file) -> str | None:
+    """The ROI whose arrays reference ``chunk_file`` (found by damaging a copy would be slower)."""
+    saved = chunk_file.read_bytes()
+    chunk_file.write_bytes(saved[:-1] + bytes([saved[-1] ^ 1]))
+    try:
+        bad = DatasetStore(st.location).verify(("cross-sensor",))
+    finally:
+        chunk_file.write_bytes(saved)
+    names = set(bad["roi"])
+    return names.pop() if len(names) == 1 else None
+
+
+def test_a_memory_store_refuses_a_cluster(cs_cands, signer):
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster, Client(cluster) as client:
+        with pytest.raises(s2n.StoreError, match="memory:// store.*--scheduler sync"):
+            build_cross_sensor(cs_cands, "memory://on-a-cluster", config=CS, run=SYNC, signer=signer, client=client)
+
+
+@pytest.mark.slow
+def test_a_worker_that_cannot_see_the_local_store_is_a_clear_error_and_az_works(tmp_path, cs_cands, signer, azurite):
+    """A scheduler and a worker whose view of the store's parent folder is private (unshare --mount + tmpfs)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and util-linux unshare (a private mount namespace for the worker)")
+    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"unshare --mount is not permitted here: {probe.stderr.decode()[-200:]}")
+    from distributed import Client, LocalCluster
+
+    private = tmp_path / "private"
+    private.mkdir()
+    with LocalCluster(n_workers=0, dashboard_address=":0", scheduler_port=0) as cluster, Client(cluster) as client:
+        worker = subprocess.Popen(
+            ["unshare", "--mount", "sh", "-c",
+             f"mount -t tmpfs tmpfs {private} && exec {sys.executable} -m distributed.cli.dask_worker "
+             f"{cluster.scheduler_address} --nthreads 1 --no-nanny --no-dashboard"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            client.wait_for_workers(1, timeout=120)
+            run = RunConfig(progress=False)
+            with pytest.raises(s2n.StoreError, match=r"cannot see.*object store URL.*shared file system"):
+                build_cross_sensor(cs_cands, private / "s.zarr", config=CS, run=run, signer=signer, client=client)
+            url = azurite.url("cluster.zarr")
+            res = build_cross_sensor(cs_cands, url, config=CS, run=run, signer=signer, client=client)
+            assert sorted(res.written) == ["ROI_00001", "ROI_00002", "ROI_00005"]
+        finally:
+            worker.terminate()
+            worker.wait(30)
+    ref = tmp_path / "ref.zarr"
+    build_cross_sensor(cs_cands, ref, config=CS, run=SYNC, signer=signer)
+    assert DatasetStore(url).digest() == DatasetStore(ref).digest()  # complete, read back by the driver
+    assert DatasetStore(url).verify().empty
