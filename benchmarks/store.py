@@ -7,7 +7,8 @@
    (target >= 0.7).
 3. open / list / summarize of stores of 1,000 and 10,000 small ROIs on the emulator (target < 5 s at 10,000).
 
-usage: PYTHONPATH=. .venv/bin/python benchmarks/store.py [--rois 6] [--write-rois 12] [--small 1000 10000]
+usage: PYTHONPATH=. .venv/bin/python benchmarks/store.py [--rois 6] [--write-rois 16] [--write-size 1100]
+       [--small 1000 10000]
 Azurite comes from .cache/azurite (scripts/install-test-services.sh installs it).
 """
 
@@ -120,12 +121,11 @@ def write_store(loc: str, n: int, size: int, commit_every: int) -> float:
     return time.perf_counter() - t0
 
 
-def bench_bandwidth(n: int) -> dict:
+def bench_bandwidth(n: int, size: int) -> dict:
     import obstore
 
     from sen2naip_xr.store._location import parse_location
 
-    size = 484
     nbytes = 4 * (size * size + (size // 4) ** 2) * 4  # float32 HR + LR per ROI
     best_store, best_raw = 1e9, 1e9
     for rep in range(2):
@@ -172,7 +172,8 @@ def bench_small(n: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rois", type=int, default=6, help="ROIs of the build comparison (484 px)")
-    ap.add_argument("--write-rois", type=int, default=16, help="ROIs of the bandwidth comparison (484 px)")
+    ap.add_argument("--write-rois", type=int, default=16, help="ROIs of the bandwidth comparison")
+    ap.add_argument("--write-size", type=int, default=1100, help="HR side of those ROIs (1100: a synthetic image)")
     ap.add_argument("--small", type=int, nargs="*", default=[1000, 10000], help="ROI counts of the list benchmark")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="s2n-bench-store-") as tmp:
@@ -182,8 +183,8 @@ def main() -> None:
             b = bench_build(tmp, args.rois)
             print(f"build ({args.rois} ROIs, 484 px, in process): local {b['local']:.2f} ROI/s, emulator "
                   f"{b['emulator']:.2f} ROI/s, ratio {b['emulator'] / b['local']:.2f}", flush=True)
-            w = bench_bandwidth(args.write_rois)
-            print(f"write bandwidth ({w['MB']:.0f} MB): store {w['store_MBps']:.1f} MB/s, raw obstore put "
+            w = bench_bandwidth(args.write_rois, args.write_size)
+            print(f"write bandwidth ({args.write_rois} ROIs of {args.write_size} px, {w['MB']:.0f} MB): store {w['store_MBps']:.1f} MB/s, raw obstore put "
                   f"{w['raw_MBps']:.1f} MB/s, ratio {w['store_MBps'] / w['raw_MBps']:.2f}", flush=True)
             for n in args.small:
                 s = bench_small(n)
