@@ -250,7 +250,10 @@ class DatasetStore:
             except StoreError:
                 raise
             except Exception as exc:  # noqa: BLE001
-                what = f"tag={self.tag!r}" if self.tag else f"snapshot={self.snapshot!r}" if self.snapshot else "main"
+                if not (self.tag or self.snapshot):
+                    raise StoreError(_fix_message(self.url, "the latest version", exc) + "; an earlier version "
+                                     "stays readable with snapshot= / --snapshot (see --history)") from exc
+                what = f"tag={self.tag!r}" if self.tag else f"snapshot={self.snapshot!r}"
                 raise StoreError(f"store {self.url!r} has no version {what} ({redact(exc)[:200]}); list them with "
                                  f"`sen2naip-xr inspect {self.url} --history`") from exc
         return self._session
@@ -268,8 +271,10 @@ class DatasetStore:
             return zarr.open_group(self.session().store, path=path, mode="r", zarr_format=3)
         except StoreError:
             raise
-        except FileNotFoundError:
-            raise StoreError(f"store {self.url!r} has no group {path or '/'!r}; is it a sen2naip_xr store "
+        except FileNotFoundError as exc:
+            if not path:  # every store has a root group: its metadata is damaged
+                raise StoreError(_fix_message(self.url, "the root group", exc)) from exc
+            raise StoreError(f"store {self.url!r} has no group {path!r}; is it a sen2naip_xr store "
                              "(built by `sen2naip-xr build`)?") from None
         except Exception as exc:  # noqa: BLE001
             raise StoreError(_fix_message(self.url, f"node {path or '/'!r}", exc)) from exc

@@ -181,3 +181,17 @@ def test_a_flipped_byte_is_found_by_verify_and_reads_say_the_fix(store):
     # a deleted chunk object: found too
     new[0].unlink()
     assert "ROI_00002" in DatasetStore(store.path).verify()["roi"].tolist()
+
+
+def test_damaged_metadata_is_a_store_error_with_the_fix(store, capsys):
+    from sen2naip_xr.cli import main
+
+    store.write_roi("cross-sensor", "ROI_00001", _groups(), roi_metadata(ROI, name="ROI_00001"))
+    store.record_failure("cross-sensor", "ROI_00002", "cs-2", "clouds", "cloudy")
+    newest = max((store.path / "snapshots").iterdir(), key=lambda p: p.stat().st_mtime)
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # a truncated metadata object
+    with pytest.raises(s2n.StoreError, match=r"cannot be read.*--verify.*--repair"):
+        s2n.summarize(store.path)
+    assert main(["inspect", str(store.path)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be read" in err and "Traceback" not in err
