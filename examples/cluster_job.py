@@ -5,7 +5,8 @@
     dask worker tcp://scheduler:8786 --nthreads 1 --nworkers 8 --memory-limit 8GiB &
     dask worker tcp://scheduler:8786 --nthreads 1 --resources "GPU=1" &
     python examples/cluster_job.py --scheduler tcp://scheduler:8786 --catalog \
-        https://planetarycomputer.microsoft.com/api/stac/v1 --rois 1000 --out s3-mounted/sen2naip.zarr
+        https://planetarycomputer.microsoft.com/api/stac/v1 --rois 1000 --out az://datasets/sen2naip.zarr
+    # (the store on object storage: workers share no disk; credentials from AZURE_STORAGE_* variables)
 
     # offline, on a LocalCluster started here whose workers offer GPU=1 (CI)
     python examples/cluster_job.py --out /tmp/job.zarr --small
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--datetime", default="2010-01-01/2023-12-31")
     ap.add_argument("--rois", type=int, default=20)
     ap.add_argument("--rois-per-task", type=int, default=4)
-    ap.add_argument("--out", type=Path, default=Path("cluster-job.zarr"))
+    ap.add_argument("--out", default="cluster-job.zarr", help="the store: a folder or a URL (az://, s3://, gs://)")
     ap.add_argument("--small", action="store_true", help="embedded catalog with 256 px ROIs, no U-Net")
     args = ap.parse_args(argv)
 
@@ -48,10 +49,12 @@ def main(argv: list[str] | None = None) -> None:
 
     signer, attrs = None, {}
     if args.catalog == "embedded":
+        import tempfile
+
         from sen2naip_xr.demo._catalog import build_demo_catalog
         from sen2naip_xr.load import NoSigner
 
-        cat = build_demo_catalog(args.out.parent / f"{args.out.name}.catalog", n_cross_sensor=0,
+        cat = build_demo_catalog(Path(tempfile.gettempdir()) / "s2n-cluster-job-catalog", n_cross_sensor=0,
                                  n_synthetic=min(args.rois, 4), synthetic_size=256 if args.small else 1100)
         sy = s2n.search_pairs(cat.synthetic_rois, kind="synthetic", datetime=cat.datetime, client=cat.client,
                               progress=False)

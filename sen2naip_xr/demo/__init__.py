@@ -68,8 +68,6 @@ def run_dataset_demo(out: str | Path, *, cross_sensor_size: int = 484, synthetic
                      device: str = "auto", methods=("identity", "gamma_mvn", "unet", "vae"),
                      scheduler: str | None = None, workers: int = 2, progress: bool = True) -> dict:
     """Both builders on the embedded demo catalog -> ``sen2naip.zarr``, ``preview.png``, a printed summary."""
-    import xarray as xr
-
     from sen2naip_xr.catalog import search_pairs
     from sen2naip_xr.demo._catalog import build_demo_catalog
     from sen2naip_xr.load import NoSigner
@@ -141,8 +139,8 @@ def run_dataset_demo(out: str | Path, *, cross_sensor_size: int = 484, synthetic
         row = cs.pairs[(cs.pairs["roi_id"] == m["roi_id"]) & (cs.pairs["s2_id"] == m["s2_id"])]
         naip = load_naip(row, items=cs.items, signer=NoSigner()).compute().isel(roi=0, time=0)
         naip = naip.drop_vars([c for c in naip.coords if c not in ("band",)])  # per-ROI grid coords
-        g = xr.open_zarr(store_path, group=f"cross-sensor/{m['roi']}/hr", consolidated=False)
-        s2 = xr.open_zarr(store_path, group=f"cross-sensor/{m['roi']}/lr", consolidated=False)
+        g = store.load_dataset(f"cross-sensor/{m['roi']}/hr")
+        s2 = store.load_dataset(f"cross-sensor/{m['roi']}/lr")
         sim = degrade(naip, list(methods), noise=noise, seed=seed, device=device, include_hr=False)  # type: ignore[arg-type]
         panels = [("NAIP (2.5 m)", naip.values), ("NAIP_h (2.5 m)", g.hr.values)]
         panels += [(f"S2-like: {h}", sim.lr.sel(harmonizer=h).values) for h in sim.harmonizer.values]
