@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import xarray as xr
 
 import sen2naip_xr as s2n
 from sen2naip_xr import _rng
@@ -81,7 +80,7 @@ def test_demo_command_builds_both_parts_with_truth(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--size", "128", "--device", "cpu", "--scheduler", "sync",
                  "--no-progress", "--cross-sensor-rois", "5", "--synthetic-rois", "3"]) == 0
-    tree = xr.open_datatree(out / "sen2naip.zarr", engine="zarr", consolidated=False)
+    tree = s2n.open_store(out / "sen2naip.zarr")
     truth = tree.attrs["demo_truth"]
     assert truth["sigma"] == [3.2, 2.8, 2.6, 3.6] and "formula" in truth
     assert set(tree["cross-sensor"].attrs["failures_by_stage"]) >= {"clouds", "qa"}

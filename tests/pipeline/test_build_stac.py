@@ -64,8 +64,8 @@ def test_cross_sensor_against_the_stac_api(stac_stack, stac_cands, tmp_path):
     assert meta["s2_id"].endswith("_a") and meta["s2_processing_baseline"] == "04.00"
     assert meta["s2_sun_azimuth"] == 131.0 and meta["naip_date"].startswith("2022-05-15")
     assert "sig=" not in json.dumps(meta["provenance"])
-    lr = xr.open_zarr(store.path, group=f"cross-sensor/{names[R3]}/lr", consolidated=False)
-    hr = xr.open_zarr(store.path, group=f"cross-sensor/{names[R3]}/hr", consolidated=False)
+    lr = store.open_dataset(f"cross-sensor/{names[R3]}/lr")
+    hr = store.open_dataset(f"cross-sensor/{names[R3]}/hr")
     exp_s2 = m.expected_s2("d", *m.CS_ROIS["R3"])
     np.testing.assert_array_equal(lr.lr.values, exp_s2)
     naip = xr.DataArray(m.expected_naip("n3", *m.CS_ROIS["R3"]), dims=("band", "y", "x"))
