@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from sen2naip_xr._const import HR_RES, LR_RES
+from sen2naip_xr._safe import redact
 from sen2naip_xr.errors import Sen2NaipError
 from sen2naip_xr.pipeline._common import (
     BuildResult,

@@ -27,6 +27,7 @@ import pandas as pd
 
 from sen2naip_xr import _rng
 from sen2naip_xr._const import HR_RES
+from sen2naip_xr._safe import redact
 from sen2naip_xr.errors import Sen2NaipError
 from sen2naip_xr.pipeline._common import (
     BuildResult,

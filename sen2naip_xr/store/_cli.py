@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from sen2naip_xr._safe import dumps_strict, redact
 
 
 def _storage_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE",
                    help="an option of the store's location (e.g. account_name=NAME); credentials are better "
                         "given by the storage client's environment variables (see README: cloud storage)")
-
-from sen2naip_xr._safe import dumps_strict, redact
 
 
 def register(subparsers) -> None:
@@ -56,7 +55,7 @@ def _inspect(args: argparse.Namespace) -> int:
         info["damaged"] = store.verify().to_dict(orient="records")
     rc = 1 if info.get("damaged") else 0
     if args.json:
-        print(json.dumps(info, indent=1, sort_keys=True, default=str))
+        print(redact(dumps_strict(info, indent=1, sort_keys=True)))
         return rc
     print(f"store {info['store']} (sen2naip_xr {info['version']}){'; has demo_truth' if info['demo_truth'] else ''}")
     for kind, part in info["parts"].items():
@@ -71,7 +70,7 @@ def _inspect(args: argparse.Namespace) -> int:
         if part.get("harmonizers"):
             print("                harmonizers " + ", ".join(part["harmonizers"]))
     for f in info.get("failures", []):
-        print(f"  failed {f['kind']}/{f['roi']} ({f['roi_id']}) at {f['stage']}: {f['reason'][:160]}")
+        print(f"  failed {f['kind']}/{f['roi']} ({f['roi_id']}) at {f['stage']}: {redact(f['reason'])[:160]}")
     for h in info.get("history", []):
         tags = f" [tag {', '.join(h['tags'])}]" if h["tags"] else ""
         print(f"  {h['snapshot']} {h['written_at'][:19]}  {h['message']}{tags}")
@@ -79,7 +78,7 @@ def _inspect(args: argparse.Namespace) -> int:
         if info["damaged"]:
             print(f"  {len(info['damaged'])} damaged ROI(s); rewrite them with the same build command plus --repair:")
             for d in info["damaged"]:
-                print(f"    {d['kind']}/{d['roi']}: {d['problem']}")
+                print(f"    {d['kind']}/{d['roi']}: {redact(d['problem'])}")
         else:
             print("  verified: every chunk of every finished ROI reads back and matches its checksum")
     return rc
