@@ -21,8 +21,9 @@ from sen2naip_xr.config import (
     HarmonizeConfig,
     NoiseConfig,
 )
+from sen2naip_xr.errors import InputError
 from sen2naip_xr.harmonize import harmonize_with
-from sen2naip_xr.ops import add_noise, blur_downsample, provenance
+from sen2naip_xr.ops import degrade_lr, provenance
 
 __all__ = ["degrade", "degrade_with", "build_config", "DEFAULT_METHODS", "LR_DIMS", "VARIANT_DIM"]
 
@@ -58,12 +59,13 @@ def build_config(
     :class:`DegradationModel` or the path of its JSON) gives the gamma distributions, the blur sigmas
     (unless ``sigma`` is passed) and the noise matrix; by default the published ones.
     """
-    if model is None:
-        model = DegradationModel()
-    elif not isinstance(model, DegradationModel):
-        model = DegradationModel.load(model)
+    model = DegradationModel.coerce(model)
     if isinstance(methods, str):
         methods = [methods]
+    percentiles = tuple(percentiles) if not isinstance(percentiles, (int, float)) else (percentiles,)
+    if not percentiles:
+        raise InputError("percentiles=() is empty: gamma methods make one variant per percentile; pass e.g. "
+                         "percentiles=(50,) (or drop the gamma methods)")
     variants: list[HarmonizeConfig] = []
     common = dict(pooled=pooled, at=at, sample=sample, seed=seed, device=device, batch_size=batch_size,
                   weights=None if weights is None else str(weights))
@@ -141,9 +143,7 @@ def degrade_with(image: xr.DataArray, cfg: DegradationConfig, *, include_hr: boo
     hrs, lrs = [], []
     for variant in cfg.methods:
         hr = harmonize_with(image, variant, model=cfg.model)
-        lr = blur_downsample(hr, cfg.blur.sigma, cfg.blur.factor, cfg.blur.mode)
-        lr = add_noise(lr, cfg.noise.model, seed=cfg.noise.seed, sigma=cfg.noise.sigma, stream=variant.label,
-                       weights=variant.weights, matrix=cfg.model.noise_matrix)
+        lr = degrade_lr(hr, cfg.blur, cfg.noise, stream=variant.label, model=cfg.model, weights=variant.weights)
         hrs.append(hr)
         lrs.append(lr.rename(LR_DIMS))
     labels = [v.label for v in cfg.methods]

@@ -20,7 +20,7 @@ from skimage.exposure import match_histograms
 
 import sen2naip_xr as s2n
 from sen2naip_xr import InputError, MissingDependencyError, Sen2NaipError, WeightsError
-from sen2naip_xr.harmonize import weights as weights_mod
+from sen2naip_xr import weights as weights_mod
 
 INSTALL = 'pip install --no-deps "opensr-degradation==1.0.1"'
 BACKENDS = ["numpy", "dask"]

@@ -29,7 +29,7 @@ from sen2naip_xr._const import BANDS
 from sen2naip_xr._validate import as_image
 from sen2naip_xr.config import DegradationModel
 from sen2naip_xr.errors import InputError
-from sen2naip_xr.ops import _numpy as _ops
+from sen2naip_xr.ops import kernels as _ops
 
 __all__ = ["fit_gamma", "fit_sigma", "fit_noise_matrix", "fit_model", "FitResult", "register_shift",
            "DEFAULT_SIGMAS"]
@@ -84,7 +84,7 @@ def fit_gamma(naip: xr.DataArray, s2: xr.DataArray) -> pd.DataFrame:
             if hr.size == 0:
                 row[band] = float("nan")
                 continue
-            values, counts, _ = _ops._distribution(hr) if hr.dtype == np.float32 else (hr, np.ones(hr.size), None)
+            values, counts, _ = _ops.distribution(hr) if hr.dtype == np.float32 else (hr, np.ones(hr.size), None)
             row[band] = _solve_gamma(np.asarray(values), counts / counts.sum(), float(lr[valid].mean()))
         rows.append(row)
     return pd.DataFrame(rows, columns=list(BANDS))

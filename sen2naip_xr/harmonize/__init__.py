@@ -28,9 +28,9 @@ from sen2naip_xr._validate import as_image, check_values
 from sen2naip_xr.config import SEN2NAIP_SIGMA, DegradationModel, HarmonizeConfig, Method
 from sen2naip_xr.errors import InputError, WeightsError
 from sen2naip_xr.harmonize import _numpy
-from sen2naip_xr.harmonize.weights import WEIGHTS, noise_matrix, vae_state, weight_path
-from sen2naip_xr.ops import _chain, provenance
-from sen2naip_xr.ops import _numpy as _ops
+from sen2naip_xr.ops import chain_provenance, provenance
+from sen2naip_xr.ops import kernels as _ops
+from sen2naip_xr.weights import WEIGHTS, noise_matrix, vae_state, weight_path
 
 __all__ = ["harmonize", "gamma_values", "vae_distribution", "weight_path", "noise_matrix", "WEIGHTS"]
 
@@ -56,7 +56,7 @@ def _checkpoint(path: str) -> str:
 
 @lru_cache(maxsize=8)
 def _vae_checkpoint(path: str) -> dict:
-    from sen2naip_xr.harmonize import _torchfile
+    from sen2naip_xr import _torchfile
 
     try:
         state = dict(_torchfile.load(path))
@@ -156,7 +156,7 @@ def harmonize(
 def harmonize_with(image: xr.DataArray, cfg: HarmonizeConfig, *, model: DegradationModel | None = None) -> xr.DataArray:
     """:func:`harmonize` driven by a :class:`~sen2naip_xr.config.HarmonizeConfig` (and a fitted model)."""
     image = as_image(image, bands=4)
-    attrs = _chain(image, provenance("harmonize", **cfg.to_dict()))
+    attrs = chain_provenance(image, provenance("harmonize", **cfg.to_dict()))
     if cfg.method == "identity":
         out = image.copy(deep=False)  # shares the data: nothing is computed or copied
         out.attrs = {**image.attrs, **attrs}

@@ -14,14 +14,15 @@ import numpy as np
 import rioxarray  # noqa: F401  (registers .rio)
 import xarray as xr
 
-from sen2naip_xr import _lift, _rng
+from sen2naip_xr import _lift
 from sen2naip_xr._const import PROVENANCE_ATTR
 from sen2naip_xr._validate import as_image
-from sen2naip_xr.config import SEN2NAIP_SIGMA, BlurConfig, NoiseConfig
+from sen2naip_xr.config import SEN2NAIP_SIGMA, BlurConfig, DegradationModel, NoiseConfig
 from sen2naip_xr.errors import InputError
 from sen2naip_xr.ops import _numpy
 
-__all__ = ["histogram_match", "blank_mask", "is_blank", "blur_downsample", "add_noise", "provenance"]
+__all__ = ["histogram_match", "blank_mask", "is_blank", "blur_downsample", "add_noise", "degrade_lr", "noise_table",
+           "provenance", "chain_provenance"]
 
 
 def provenance(operator: str, **params: Any) -> dict[str, str]:
@@ -34,8 +35,22 @@ def provenance(operator: str, **params: Any) -> dict[str, str]:
                                         sort_keys=True, default=str)}
 
 
-def _chain(da: xr.DataArray, new: dict[str, str]) -> dict[str, str]:
-    """Append a provenance record to the ones already on ``da`` (a JSON list, oldest first)."""
+def chain_provenance(da: xr.DataArray, new: dict[str, str]) -> dict[str, str]:
+    """Append a provenance record (from :func:`provenance`) to the ones already on ``da``.
+
+    Parameters
+    ----------
+    da
+        The input of the operator; its ``sen2naip_xr_provenance`` attribute (a JSON list, oldest first, or
+        text written by another tool, kept as a note) is read.
+    new
+        The operator's record, as returned by :func:`provenance`.
+
+    Returns
+    -------
+    dict
+        The attrs to set on the output: the JSON list with ``new`` appended.
+    """
     import json
 
     old = da.attrs.get(PROVENANCE_ATTR)
@@ -72,7 +87,7 @@ def histogram_match(image: xr.DataArray, reference: xr.DataArray) -> xr.DataArra
             "pass a reference with the same bands (e.g. reference.sel(band=image.band))"
         )
     return _lift.per_image(_numpy.histogram_match, image, reference, op="histogram-match",
-                           token=("histogram_match",), attrs=_chain(image, provenance("histogram_match")))
+                           token=("histogram_match",), attrs=chain_provenance(image, provenance("histogram_match")))
 
 
 def blank_mask(image: xr.DataArray, window: int = 19) -> xr.DataArray:
@@ -157,7 +172,7 @@ def blur_downsample(
         )
     out = _lift.downsample(_downsample_kernel, image, factor=cfg.factor, op=f"blur-downsample-{cfg.mode}",
                            token=cfg, band_params=list(cfg.sigma), mode=cfg.mode,
-                           attrs=_chain(image, provenance("blur_downsample", **cfg.to_dict())))
+                           attrs=chain_provenance(image, provenance("blur_downsample", **cfg.to_dict())))
     return _fix_transform(out, image, cfg.factor)
 
 
@@ -204,12 +219,10 @@ def add_noise(
     lr = as_image(lr, arg="lr")
     if cfg.model == "none":
         return lr
-    key = _rng.derive_key(cfg.seed, "noise", cfg.model, stream)
-    attrs = _chain(lr, provenance("add_noise", **cfg.to_dict(), stream=stream))
+    key = _numpy.noise_key(cfg.seed, cfg.model, stream)
+    attrs = chain_provenance(lr, provenance("add_noise", **cfg.to_dict(), stream=stream))
     if cfg.model == "real":
-        from sen2naip_xr.harmonize.weights import noise_matrix
-
-        table = _numpy.noise_cdf_table(noise_matrix(weights) if matrix is None else np.asarray(matrix, np.float64))
+        table = noise_table(matrix, weights=weights)
 
         def real(block, *, offset, global_shape):
             return block + _numpy.real_noise(block, table, key=key, offset=offset, global_shape=global_shape)
@@ -223,3 +236,98 @@ def add_noise(
 
     return _lift.positional(gaussian, lr, op="noise-gaussian", token=(cfg, stream, key), whole_images=True,
                             attrs=attrs)
+
+
+def _table(matrix: tuple | None, weights: str | None) -> tuple[np.ndarray, np.ndarray]:
+    from sen2naip_xr.weights import noise_matrix
+
+    return _numpy.noise_cdf_table(noise_matrix(weights) if matrix is None else np.asarray(matrix, np.float64))
+
+
+_TABLES: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def noise_table(model: DegradationModel | Any = None, *, weights: str | os.PathLike | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse-CDF tables of a reflectance-to-noise matrix (cached per matrix).
+
+    Parameters
+    ----------
+    model
+        A :class:`~sen2naip_xr.DegradationModel` (its ``noise_matrix``; None in it means the published
+        one), a 101x101 matrix, or None for the published ``model_noise.pt``.
+    weights
+        Folder of the published model files (see :func:`sen2naip_xr.weight_path`).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        What :func:`sen2naip_xr.ops._numpy.noise_cdf_table` returns, for the ``table=`` of the chain kernel.
+    """
+    matrix = model.noise_matrix if isinstance(model, DegradationModel) else model
+    if matrix is not None and not isinstance(matrix, tuple):
+        matrix = tuple(tuple(float(v) for v in row) for row in np.asarray(matrix, np.float64))
+    key = (matrix, None if weights is None else str(weights))
+    if key not in _TABLES:
+        if len(_TABLES) > 16:
+            _TABLES.clear()
+        _TABLES[key] = _table(*key)
+    return _TABLES[key]
+
+
+def _chain_kernel(block, params, *, factor, mode, noise, noise_sigma, table, key, **place):
+    return _numpy.degrade_lr(block, params, factor=factor, mode=mode, noise=noise, noise_sigma=noise_sigma,
+                             table=table, key=key, **place)
+
+
+def degrade_lr(
+    hr: xr.DataArray,
+    blur: BlurConfig | None = None,
+    noise: NoiseConfig | None = None,
+    *,
+    stream: str = "",
+    model: DegradationModel | None = None,
+    weights: str | os.PathLike | None = None,
+) -> xr.DataArray:
+    """Harmonized HR (2.5 m) -> LR (10 m): blur + bilinear downsample, then noise, in one kernel.
+
+    The xarray/Dask face of the one degradation chain (:func:`sen2naip_xr.ops._numpy.degrade_lr`), which
+    the synthetic builder and :class:`~sen2naip_xr.loaders.torch.SRDataset` run on numpy arrays. The result
+    equals ``add_noise(blur_downsample(hr, ...), ...)`` byte for byte, in one pass over the data.
+
+    Parameters
+    ----------
+    hr
+        Harmonized reflectance, dims ``(..., band, y, x)``, y/x divisible by 4.
+    blur
+        Sigmas, factor and mode (default: :class:`~sen2naip_xr.BlurConfig`, the published sigmas).
+    noise
+        Noise model, relative sd and seed (default: :class:`~sen2naip_xr.NoiseConfig`, real noise, seed 0).
+    stream
+        Noise stream label (e.g. the harmonizer's): noise derives from (seed, model, stream, position).
+    model
+        Its ``noise_matrix`` replaces the published one (``noise.model="real"``).
+    weights
+        Folder of the published model files.
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 ``(..., band, y / 4, x / 4)``, chunked like ``hr`` / 4, with LR pixel-centre coordinates and
+        the CRS carried.
+    """
+    blur = blur or BlurConfig()
+    noise = noise or NoiseConfig()
+    hr = as_image(hr, min_size=8, divisible=blur.factor)
+    if hr.sizes["band"] != len(blur.sigma):
+        raise InputError(f"image has {hr.sizes['band']} bands but sigma={blur.sigma} has {len(blur.sigma)}; pass "
+                         "one sigma per band")
+    table = noise_table(model, weights=weights) if noise.model == "real" else None
+    key = _numpy.noise_key(noise.seed, noise.model, stream)
+    attrs = chain_provenance(hr, provenance("degrade_lr", blur=blur.to_dict(), noise=noise.to_dict(), stream=stream))
+    out = _lift.downsample(_chain_kernel, hr, factor=blur.factor, op=f"degrade-lr-{blur.mode}-{noise.model}",
+                           token=(blur, noise, stream, key, None if table is None else table[0].tobytes()),
+                           band_params=list(blur.sigma), positional=True,
+                           whole_images=noise.model == "gaussian", attrs=attrs, mode=blur.mode, noise=noise.model,
+                           noise_sigma=noise.sigma, table=table, key=key)
+    return _fix_transform(out, hr, blur.factor)

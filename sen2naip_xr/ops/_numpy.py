@@ -423,3 +423,76 @@ def gaussian_noise(
     if lr.dtype.kind == "f":
         out[np.isnan(lr)] = np.nan
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# The degradation chain: harmonized HR -> LR (blur + downsample, then noise)
+# --------------------------------------------------------------------------------------------------
+
+
+def noise_key(seed: int, model: str, stream: str = "") -> int:
+    """Key of the noise stream of (``seed``, noise ``model``, ``stream``).
+
+    :func:`sen2naip_xr.add_noise`, :func:`sen2naip_xr.degrade` and the synthetic builder derive their
+    noise keys here, so the same (seed, model, stream) gives the same noise in all of them.
+    """
+    return _rng.derive_key(int(seed), "noise", str(model), str(stream))
+
+
+def degrade_lr(
+    hr: np.ndarray,
+    sigma: Sequence[float],
+    *,
+    factor: int = 4,
+    mode: str = "sen2naip",
+    noise: str = "real",
+    noise_sigma: float = 0.012,
+    table: tuple[np.ndarray, np.ndarray] | None = None,
+    key: int = 0,
+    global_shape: tuple[int, int] | None = None,
+    in_offset: tuple[int, int] = (0, 0),
+    out_start: tuple[int, int] = (0, 0),
+    out_shape: tuple[int, int] | None = None,
+    lead_offset: Sequence[int] | None = None,
+    lr_global_shape: Sequence[int] | None = None,
+) -> np.ndarray:
+    """The SEN2NAIP degradation chain on harmonized HR ``(..., band, y, x)``: LR = blur_downsample + noise.
+
+    The one implementation of the chain: :func:`sen2naip_xr.degrade` lifts it onto xarray/Dask, the
+    synthetic builder runs it per image and :class:`sen2naip_xr.loaders.torch.SRDataset` per sample.
+
+    Parameters
+    ----------
+    hr
+        Harmonized HR reflectance (a block of a larger array when the placement arguments are given).
+    sigma, factor, mode
+        Blur + downsample, as in :func:`blur_downsample`.
+    noise
+        ``"real"`` (sampled from ``table``, see :func:`noise_cdf_table`), ``"gaussian"`` (sd ``noise_sigma``
+        x band RMS; needs whole images) or ``"none"``.
+    key
+        Noise stream (:func:`noise_key`); the noise of a pixel depends on ``key`` and its LR position only.
+    global_shape, in_offset, out_start, out_shape
+        Placement of an HR block in its image, as in :func:`blur_downsample`.
+    lead_offset, lr_global_shape
+        Placement of the LR block in the full LR array: the offsets of the axes before (y, x) and the full
+        LR shape (default: the block is the whole array).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 LR ``(..., band, y // factor, x // factor)`` (or ``out_shape``).
+    """
+    lr = blur_downsample(hr, sigma, factor=factor, mode=mode, global_shape=global_shape, in_offset=in_offset,
+                         out_start=out_start, out_shape=out_shape)
+    if noise == "none":
+        return lr
+    offset = (*(tuple(lead_offset) if lead_offset is not None else (0,) * (lr.ndim - 2)), *out_start)
+    gshape = tuple(lr_global_shape) if lr_global_shape is not None else lr.shape
+    if noise == "real":
+        if table is None:
+            raise ValueError("noise='real' needs table= (noise_cdf_table of the model's noise matrix)")
+        return lr + real_noise(lr, table, key=key, offset=offset, global_shape=gshape)
+    if noise == "gaussian":
+        return lr + gaussian_noise(lr, band_rms(lr), sigma=noise_sigma, key=key, offset=offset, global_shape=gshape)
+    raise ValueError(f"noise={noise!r}: use 'real', 'gaussian' or 'none'")

@@ -108,7 +108,7 @@ def _cross_sensor_task(job: Job, store_path: str, cfg: CrossSensorConfig, load_c
     import dask
     import xarray as xr
 
-    from sen2naip_xr.harmonize._numpy import histc
+    from sen2naip_xr.harmonize.kernels import histc
     from sen2naip_xr.load import cloud_fraction, load_failures, load_pairs
     from sen2naip_xr.ops import histogram_match, is_blank
     from sen2naip_xr.pipeline._qa import misalignment, shift_image, spectral_angle, to_10m

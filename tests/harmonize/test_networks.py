@@ -8,8 +8,8 @@ import pytest
 import sen2naip_xr as s2n
 from sen2naip_xr.config import HarmonizeConfig
 from sen2naip_xr.harmonize import _numpy, _torch, vae_distribution
-from sen2naip_xr.harmonize.weights import vae_state, weight_path
 from sen2naip_xr.ops import _numpy as _ops
+from sen2naip_xr.weights import vae_state, weight_path
 from tests.conftest import as_da
 
 
