@@ -244,3 +244,17 @@ def positional(kernel: Callable[..., np.ndarray], da: xr.DataArray, *, op: str, 
     if whole_images:
         data = data.rechunk(orig_chunks)
     return _wrap(da, data, attrs=attrs)
+
+
+def reduce_images(func: Callable[..., Any], *das: xr.DataArray, op: str, core: Sequence[str] = CORE,
+                  dtype=np.float64) -> xr.DataArray:
+    """Apply ``func(*image_blocks)``, which reduces ``(..., *core)`` arrays to ``(...)``, to whole images.
+
+    Leading dims stay chunked; each task gets whole images. The output has the leading dims of ``das[0]``.
+    """
+    def kernel(*blocks):
+        return np.asarray(func(*blocks), dtype=dtype)
+
+    kernel.__name__ = "s2n_" + op.replace("-", "_")
+    return xr.apply_ufunc(kernel, *das, input_core_dims=[list(core)] * len(das), output_core_dims=[[]],
+                          dask="parallelized", output_dtypes=[dtype], dask_gufunc_kwargs={"allow_rechunk": True})

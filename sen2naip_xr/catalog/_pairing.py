@@ -13,6 +13,7 @@ import shapely
 import shapely.wkt
 from tqdm.auto import tqdm
 
+from sen2naip_xr._const import FAILURE_COLUMNS
 from sen2naip_xr.catalog._config import PairingConfig, SearchConfig, check_kind
 from sen2naip_xr.catalog._roi import check_rois
 from sen2naip_xr.catalog._search import items_table, open_catalog, search_items
@@ -22,7 +23,6 @@ __all__ = ["Candidates", "pair_cross_sensor", "pair_synthetic", "search_pairs", 
 
 _ROI_KEEP = ["roi_id", "kind", "epsg", "x_min", "y_max", "size", "res"]
 #: Columns of failure tables (search here, load in :mod:`sen2naip_xr.load`).
-FAILURE_COLUMNS = ["roi_id", "stage", "reason"]
 
 
 def _covering(rois: pd.DataFrame, items: pd.DataFrame, full_cover: bool) -> pd.DataFrame:
@@ -132,7 +132,7 @@ class Candidates:
     """One row per candidate (see :func:`pair_cross_sensor` / :func:`pair_synthetic`)."""
     items: dict[str, pystac.Item] = field(default_factory=dict)
     """Every item the pairs refer to, by id (what the loaders read)."""
-    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FAILURE_COLUMNS))
+    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(FAILURE_COLUMNS)))
     """ROIs whose search failed: ``roi_id``, ``stage`` (``search-naip`` / ``search-s2``), ``reason``."""
 
     def summary(self) -> str:
@@ -233,5 +233,5 @@ def search_pairs(
     items = {k: v for k, v in {**naip_items, **s2_items}.items() if k in used}
     return Candidates(
         kind=kind, rois=rois, pairs=pairs, items=items,
-        failures=pd.DataFrame(failures, columns=FAILURE_COLUMNS),
+        failures=pd.DataFrame(failures, columns=list(FAILURE_COLUMNS)),
     )

@@ -94,18 +94,16 @@ def register_shift(reference: np.ndarray, moving: np.ndarray, *, border: int = 6
     """Sub-pixel (dy, dx) that, applied to ``moving`` (``scipy.ndimage.shift``), aligns it with ``reference``.
 
     Both are 2-D images on the same grid (NaN filled with the mean). The start is the QA1 phase correlation
-    (:func:`sen2naip_xr.pipeline._qa.phase_shift`); it is refined by minimising the mean squared difference
+    (:func:`sen2naip_xr.ops.kernels.phase_shift`); it is refined by minimising the mean squared difference
     of the standardised images, with ``moving`` shifted by cubic splines, over the interior (``border``
     pixels left out): about 0.01 px on textured images, where FFT sub-pixel peaks are biased by the edges.
     """
-    from sen2naip_xr.pipeline._qa import phase_shift
-
     def standard(img: np.ndarray) -> np.ndarray:
         img = np.where(np.isfinite(img), img, np.nanmean(img)).astype(np.float64)
         return (img - img.mean()) / (img.std() + 1e-12)
 
     r, m = standard(reference), standard(moving)
-    start = -np.asarray(phase_shift(m, r))  # its displacement of moving; we want the shift that undoes it
+    start = -np.asarray(_ops.phase_shift(m, r))  # its displacement of moving; we want the shift that undoes it
     inner = (slice(border, -border or None), slice(border, -border or None))
 
     def cost(shift: np.ndarray) -> float:

@@ -28,11 +28,12 @@ from sen2naip_xr._validate import as_image, check_values
 from sen2naip_xr.config import SEN2NAIP_SIGMA, DegradationModel, HarmonizeConfig, Method
 from sen2naip_xr.errors import InputError, WeightsError
 from sen2naip_xr.harmonize import _numpy
+from sen2naip_xr.harmonize._torch import require_torch, resolve_device
 from sen2naip_xr.ops import chain_provenance, provenance
 from sen2naip_xr.ops import kernels as _ops
 from sen2naip_xr.weights import WEIGHTS, noise_matrix, vae_state, weight_path
 
-__all__ = ["harmonize", "gamma_values", "vae_distribution", "weight_path", "noise_matrix", "WEIGHTS"]
+__all__ = ["harmonize", "gamma_values", "vae_distribution", "weight_path", "noise_matrix", "WEIGHTS", "require_torch", "resolve_device"]
 
 
 def gamma_values(method: Literal["gamma_lognormal", "gamma_mvn"], percentile: float = 50.0, *,
@@ -170,8 +171,6 @@ def harmonize_with(image: xr.DataArray, cfg: HarmonizeConfig, *, model: Degradat
         return _lift.pointwise(_numpy.apply_gamma, image, op=f"harmonize-{cfg.label}", token=(cfg, gam.tolist()),
                                attrs=attrs, gamma=gam, quantize=cfg.quantize)
     if cfg.method == "unet":
-        from sen2naip_xr.harmonize._torch import require_torch
-
         require_torch()  # fail while building the graph, not inside a task
         path = _checkpoint(cfg.checkpoint) if cfg.checkpoint else str(weight_path("unet", cfg.weights))
         if cfg.at == "hr":

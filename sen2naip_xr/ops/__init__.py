@@ -15,7 +15,7 @@ import rioxarray  # noqa: F401  (registers .rio)
 import xarray as xr
 
 from sen2naip_xr import _lift
-from sen2naip_xr._const import PROVENANCE_ATTR
+from sen2naip_xr._provenance import chain_provenance, provenance
 from sen2naip_xr._validate import as_image
 from sen2naip_xr.config import SEN2NAIP_SIGMA, BlurConfig, DegradationModel, NoiseConfig
 from sen2naip_xr.errors import InputError
@@ -23,46 +23,6 @@ from sen2naip_xr.ops import _numpy
 
 __all__ = ["histogram_match", "blank_mask", "is_blank", "blur_downsample", "add_noise", "degrade_lr", "noise_table",
            "provenance", "chain_provenance"]
-
-
-def provenance(operator: str, **params: Any) -> dict[str, str]:
-    """Attrs recording which operator made an array, with its parameters and the package version."""
-    import json
-
-    from sen2naip_xr import __version__
-
-    return {PROVENANCE_ATTR: json.dumps({"operator": operator, "version": __version__, **params},
-                                        sort_keys=True, default=str)}
-
-
-def chain_provenance(da: xr.DataArray, new: dict[str, str]) -> dict[str, str]:
-    """Append a provenance record (from :func:`provenance`) to the ones already on ``da``.
-
-    Parameters
-    ----------
-    da
-        The input of the operator; its ``sen2naip_xr_provenance`` attribute (a JSON list, oldest first, or
-        text written by another tool, kept as a note) is read.
-    new
-        The operator's record, as returned by :func:`provenance`.
-
-    Returns
-    -------
-    dict
-        The attrs to set on the output: the JSON list with ``new`` appended.
-    """
-    import json
-
-    old = da.attrs.get(PROVENANCE_ATTR)
-    records = []
-    if old:
-        try:
-            parsed = json.loads(old)
-        except (TypeError, ValueError):  # written by something else: kept, as text
-            parsed = {"note": str(old)}
-        records = parsed if isinstance(parsed, list) else [parsed]
-    records.append(json.loads(new[PROVENANCE_ATTR]))
-    return {PROVENANCE_ATTR: json.dumps(records, sort_keys=True)}
 
 
 def histogram_match(image: xr.DataArray, reference: xr.DataArray) -> xr.DataArray:

@@ -44,7 +44,7 @@ def _levels8(flat: np.ndarray) -> np.ndarray | None:
     return ki
 
 
-def _distribution(
+def distribution(
     flat: np.ndarray, codes: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     """Distinct values and their counts of a 1-D array without NaN.
@@ -86,7 +86,7 @@ def match_band(source: np.ndarray, template_values: np.ndarray, template_quantil
             out = np.full(source.shape, np.nan, dtype=dtype)
             out.reshape(-1)[finite] = match_band(flat[finite], template_values, template_quantiles)
             return out
-    values, counts, coded = _distribution(flat, codes)
+    values, counts, coded = distribution(flat, codes)
     quantiles = np.cumsum(counts) / flat.size
     mapped = np.interp(quantiles, template_quantiles, template_values.astype(np.float64))
     if coded is not None:
@@ -107,7 +107,7 @@ def template_distribution(template: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     flat = template.reshape(-1)
     if flat.dtype.kind == "f":
         flat = flat[~np.isnan(flat)]
-    values, counts, _ = _distribution(flat)
+    values, counts, _ = distribution(flat)
     return values, np.cumsum(counts) / max(flat.size, 1)
 
 

@@ -9,6 +9,8 @@ xarray/Dask.
   :func:`noise_key` -- the key of a noise stream.
 * :func:`blur_downsample`, :func:`real_noise`, :func:`gaussian_noise`, :func:`band_rms`,
   :func:`noise_cdf_table`, :data:`REAL_NOISE_EDGES`, :data:`REAL_NOISE_VALUES` -- its parts.
+* :func:`phase_shift`, :func:`misalignment`, :func:`spectral_angle`, :func:`shift_image` -- registration and
+  spectral agreement of two images (QA of the cross-sensor builder, fitting, validation).
 * :func:`match_band`, :func:`histogram_match`, :func:`template_distribution`, :func:`distribution` --
   histogram matching.
 """
@@ -19,6 +21,7 @@ from sen2naip_xr.ops._numpy import (
     band_rms,
     blur_downsample,
     degrade_lr,
+    distribution,
     gaussian_noise,
     histogram_match,
     match_band,
@@ -27,8 +30,8 @@ from sen2naip_xr.ops._numpy import (
     real_noise,
     template_distribution,
 )
-from sen2naip_xr.ops._numpy import _distribution as distribution
+from sen2naip_xr.ops._registration import misalignment, phase_shift, shift_image, spectral_angle
 
 __all__ = ["REAL_NOISE_EDGES", "REAL_NOISE_VALUES", "band_rms", "blur_downsample", "degrade_lr", "distribution",
-           "gaussian_noise", "histogram_match", "match_band", "noise_cdf_table", "noise_key", "real_noise",
-           "template_distribution"]
+           "gaussian_noise", "histogram_match", "match_band", "misalignment", "noise_cdf_table", "noise_key",
+           "phase_shift", "real_noise", "shift_image", "spectral_angle", "template_distribution"]

@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
+from sen2naip_xr._const import FAILURE_COLUMNS
 from sen2naip_xr.errors import StoreError
 
 __all__ = ["DatasetStore", "KINDS", "roi_name", "COMPLETE_ATTR", "FAILURE_COLUMNS"]
@@ -40,7 +41,6 @@ KINDS: tuple[str, ...] = ("cross-sensor", "synthetic")
 #: Attribute of an ROI group that says it was written whole.
 COMPLETE_ATTR = "s2n:complete"
 #: Columns of the failures table.
-FAILURE_COLUMNS = ["roi", "roi_id", "stage", "reason"]
 _FAILURES = "_failures"
 _STAGING = "_staging"
 
@@ -251,7 +251,7 @@ class DatasetStore:
                 meta = p / "zarr.json"
                 if meta.exists():
                     rows.append({"kind": k, **json.loads(meta.read_text())["attributes"]})
-        return pd.DataFrame(rows, columns=["kind", *FAILURE_COLUMNS])
+        return pd.DataFrame(rows, columns=["kind", "roi", *FAILURE_COLUMNS])
 
     def rois(self, kind: str) -> list[str]:
         """Names of the finished ROIs of ``kind``, sorted."""

@@ -26,7 +26,7 @@ from sen2naip_xr._validate import as_image
 from sen2naip_xr.config import SEN2NAIP_SIGMA
 from sen2naip_xr.errors import InputError
 from sen2naip_xr.harmonize import kernels as _hnp
-from sen2naip_xr.harmonize._torch import require_torch, resolve_device
+from sen2naip_xr.harmonize import require_torch, resolve_device
 from sen2naip_xr.ops import kernels as _ops
 
 __all__ = ["train_vae", "train_unet", "TrainResult"]

@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from sen2naip_xr import _lift
 from sen2naip_xr._validate import as_image
 from sen2naip_xr.errors import InputError
+from sen2naip_xr.ops import kernels
 
 __all__ = ["pearson", "spectral_angle", "pbias", "mae", "rmse", "METRICS", "compare", "validation_table",
            "validate_store", "markdown_table"]
@@ -43,13 +45,13 @@ def pearson(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
 
 
 def spectral_angle(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
-    """Mean spectral angle (degrees) per image: the angle between the 4-band vectors of each pixel."""
+    """Mean spectral angle (degrees) per image: the angle between the 4-band vectors of each pixel.
+
+    The kernel is :func:`sen2naip_xr.ops.kernels.spectral_angle` (also QA2 of the cross-sensor builder),
+    lifted per image; pixels invalid in either image are skipped.
+    """
     s, o = _pair(sim, obs)
-    dot = (s * o).sum("band", skipna=False)
-    norm = np.sqrt((s**2).sum("band", skipna=False) * (o**2).sum("band", skipna=False))
-    cos = (dot / norm).clip(-1, 1)
-    angle: Any = np.degrees(np.arccos(cos))
-    return angle.mean(SPATIAL)
+    return _lift.reduce_images(kernels.spectral_angle, s, o, op="spectral-angle")
 
 
 def pbias(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
