@@ -11,7 +11,8 @@ import dataclasses
 import json
 import math
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
@@ -125,6 +126,113 @@ class ConfigBase:
     def field_docs(cls) -> dict[str, str]:
         """The docstring of each field (the string literal written under it in the class body)."""
         return _field_docs(cls)
+
+    @classmethod
+    def add_arguments(cls, parser: Any, *, only: Sequence[str] | None = None, exclude: Sequence[str] = (),
+                      flags: Mapping[str, str] | None = None) -> None:
+        """Add one command-line flag per field to an ``argparse`` parser (or argument group).
+
+        The flag's type, choices and help come from the field: its annotation (``bool`` -> a switch,
+        ``Literal[...]`` -> choices, ``tuple[X, ...]`` -> ``nargs="+"``, ``X | None`` -> X), its docstring
+        and its default, which the help shows and which stays the dataclass's own: a flag not given is
+        not passed (``argparse.SUPPRESS``), so :meth:`from_args` leaves the field to its default.
+
+        Parameters
+        ----------
+        parser
+            An ``argparse.ArgumentParser`` or argument group.
+        only, exclude
+            Fields to add (default: all) and fields to leave out.
+        flags
+            Flag names that differ from ``--field-name`` (e.g. ``{"n_workers": "--workers"}``); a boolean
+            field whose default is True gets ``--no-<name>`` unless named here.
+        """
+        import argparse
+
+        flags = dict(flags or {})
+        docs = cls.field_docs()
+        hints = _hints(cls)
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if (only is not None and f.name not in only) or f.name in exclude:
+                continue
+            default = _field_default(f)
+            kind, choices, elem = _flag_kind(hints[f.name])
+            doc = re.sub(r":\w+:`~?([\w.]+)`", lambda m: m.group(1).rsplit(".", 1)[-1], docs.get(f.name, ""))
+            doc = doc.replace("``", "").replace("%", "%%")
+            shown = default.source if isinstance(default, DegradationModel) else default
+            if isinstance(shown, tuple):
+                shown = " ".join(map(str, shown))
+            kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS}
+            if kind == "bool":
+                if default is True:
+                    flag = flags.get(f.name, "--no-" + f.name.replace("_", "-"))
+                    kw.update(action="store_false", help=f"{doc} (default: on; this flag turns it off)")
+                else:
+                    flag = flags.get(f.name, "--" + f.name.replace("_", "-"))
+                    kw.update(action="store_true", help=f"{doc} (default: off)")
+                parser.add_argument(flag, **kw)
+                continue
+            flag = flags.get(f.name, "--" + f.name.replace("_", "-"))
+            kw["help"] = f"{doc} (default: {shown})"
+            if kind == "list":
+                kw.update(nargs="+", type=elem)
+            elif kind == "model":
+                kw.update(type=str, metavar="MODEL_JSON")
+            else:
+                kw["type"] = elem
+            if choices:
+                kw["choices"] = choices
+            parser.add_argument(flag, **kw)
+
+    @classmethod
+    def from_args(cls, args: Any, **overrides: Any) -> Any:
+        """The configuration from parsed flags (those :meth:`add_arguments` added and the user gave), plus
+        ``overrides``; fields given neither way keep their defaults. Validated as any construction."""
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        given = {k: v for k, v in vars(args).items() if k in names}
+        return cls(**{**given, **overrides})
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    import sys
+    import typing
+
+    return typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def _flag_kind(tp: Any) -> tuple[str, tuple | None, Any]:
+    """(kind, choices, element type) of a field annotation: kind is bool, list, model or value."""
+    import types
+    import typing
+
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        non_tuple = [a for a in args if typing.get_origin(a) is not tuple]
+        tp = non_tuple[0] if len(args) > 1 and non_tuple else args[0]
+        args = list(typing.get_args(tp))
+    origin = typing.get_origin(tp)
+    if tp is bool:
+        return "bool", None, bool
+    if origin is typing.Literal:
+        return "value", tuple(args), type(args[0])
+    if origin is tuple:
+        elem = args[0] if args else str
+        if typing.get_origin(elem) is typing.Literal:
+            return "list", tuple(typing.get_args(elem)), str
+        return "list", None, elem if elem in (int, float, str) else str
+    if tp is DegradationModel:
+        return "model", None, str
+    if tp in (int, float, str):
+        return "value", None, tp
+    raise TypeError(f"no command-line flag for a field of type {tp!r}")
 
 
 @cache
