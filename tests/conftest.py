@@ -101,3 +101,9 @@ def assets(stac_stack):
     sas.TOKEN_CACHE.clear()
     yield stac_stack.assets
     stac_stack.assets.clear()
+
+
+def pytest_runtest_setup(item):
+    """Tests marked ``torch`` (the U-Net, torch references) skip where torch cannot be imported."""
+    if item.get_closest_marker("torch") is not None:
+        pytest.importorskip("torch", reason="the [torch] extra is not installed")

@@ -7,12 +7,11 @@ import pytest
 
 import sen2naip_xr as s2n
 from sen2naip_xr.harmonize.kernels import BIN_CENTRES
-from sen2naip_xr.loaders.torch import recorded_model
 from sen2naip_xr.ops import kernels
 from sen2naip_xr.pipeline import RunConfig, SyntheticConfig, build_synthetic
 
 pytest.importorskip("torch")
-from sen2naip_xr.loaders.torch import SRDataset  # noqa: E402
+from sen2naip_xr.loaders.torch import SRDataset, recorded_model  # noqa: E402
 
 SYNC = RunConfig(scheduler="sync", progress=False)
 SIGMA = (1.5, 1.6, 1.7, 2.2)  # not the published (3.0, 2.9, 2.9, 3.4)
