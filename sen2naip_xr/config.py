@@ -479,8 +479,20 @@ class DegradationModel(ConfigBase):
     @classmethod
     def coerce(cls, model: DegradationModel | str | os.PathLike | Mapping[str, Any] | None,
                arg: str = "model") -> DegradationModel:
-        """``model`` as a validated :class:`DegradationModel`: None is the published model, a path is read
-        (once), a dict is validated; a model is returned as is."""
+        """``model`` as a validated :class:`DegradationModel`.
+
+        Parameters
+        ----------
+        model
+            None (the published model), a model (returned as is), the path of its JSON (read once), or
+            the dict of :meth:`to_dict` (validated).
+        arg
+            The argument's name in error messages.
+
+        Returns
+        -------
+        DegradationModel
+        """
         if model is None:
             return cls()
         if isinstance(model, cls):

@@ -58,6 +58,17 @@ def build_config(
     A gamma method given by name expands to one variant per entry of ``percentiles``. ``model`` (a
     :class:`DegradationModel` or the path of its JSON) gives the gamma distributions, the blur sigmas
     (unless ``sigma`` is passed) and the noise matrix; by default the published ones.
+
+    Parameters
+    ----------
+    methods, percentiles, pooled, at, sample, noise, noise_sigma, seed, sigma, blur_mode, device, batch_size, weights, model
+        As :func:`degrade` takes them.
+
+    Returns
+    -------
+    DegradationConfig
+        The validated configuration (an empty ``percentiles`` with a gamma method is an
+        :class:`~sen2naip_xr.InputError` naming ``percentiles``).
     """
     model = DegradationModel.coerce(model)
     if isinstance(methods, str):
@@ -114,9 +125,14 @@ def degrade(
     methods
         Names (``identity``/``raw``, ``gamma_lognormal``, ``gamma_mvn``, ``unet``, ``vae``) or
         :class:`HarmonizeConfig` objects. Gamma names expand over ``percentiles``.
+    percentiles, pooled, at, sample, device, batch_size, weights
+        Options of the harmonizers, the fields of :class:`HarmonizeConfig` (gamma percentiles, pooled gamma,
+        the networks' resolution, VAE sampling, torch device and batch, folder of the published weights).
     noise, noise_sigma, seed
         LR noise model (``"real"`` matrix, ``"gaussian"`` with sd ``noise_sigma`` x band RMS, or ``"none"``)
         and the seed. Each method's noise stream derives from (seed, method label, position).
+    blur_mode
+        ``"sen2naip"`` (Gaussian + bilinear, the published model) or ``"raw"`` (antialiased bilinear).
     sigma, model
         Blur sigma per band (default: the model's, 3.0/2.9/2.9/3.4 published); ``model`` is a fitted
         :class:`DegradationModel` (or its JSON path) replacing the published gamma distributions, sigmas
@@ -138,7 +154,22 @@ def degrade(
 
 
 def degrade_with(image: xr.DataArray, cfg: DegradationConfig, *, include_hr: bool = True) -> xr.Dataset:
-    """:func:`degrade` driven by a :class:`DegradationConfig`."""
+    """:func:`degrade` driven by a :class:`DegradationConfig`.
+
+    Parameters
+    ----------
+    image
+        NAIP reflectance, as :func:`degrade` takes it.
+    cfg
+        The whole model: variants, blur, noise and the :class:`DegradationModel`.
+    include_hr
+        Also return the harmonized HR images.
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`degrade`.
+    """
     image = as_image(image, bands=len(cfg.blur.sigma), min_size=8, divisible=cfg.blur.factor)
     hrs, lrs = [], []
     for variant in cfg.methods:

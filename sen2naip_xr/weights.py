@@ -78,6 +78,20 @@ def weight_path(model: str, folder: str | os.PathLike | None = None, *, verify: 
     Looks in ``folder`` when given, else in ``$SEN2NAIP_XR_WEIGHTS``, else in the installed
     ``opensr-degradation`` distribution. Raises :class:`WeightsError` with the install command when the
     file is missing or corrupt.
+
+    Parameters
+    ----------
+    model
+        ``"unet"``, ``"vae"`` or ``"noise"``.
+    folder
+        A folder holding the published files (the argument ``weights=`` of the operators).
+    verify
+        Check the sha256 (once per process and file).
+
+    Returns
+    -------
+    pathlib.Path
+        The file.
     """
     if model not in WEIGHTS:
         raise WeightsError(f"model={model!r} is unknown; use one of {sorted(WEIGHTS)}")

@@ -62,6 +62,22 @@ def pair_cross_sensor(
     ``dt_days`` is S2 minus NAIP in UTC calendar days (NAIP items carry a date, not a time). Rows are
     sorted by ROI, then ``|dt_days|``, then ``eo:cloud_cover``; an empty table (with all columns)
     means no pair was found.
+
+    Parameters
+    ----------
+    rois
+        ROIs (:func:`sample_rois`, ``rois_from_*``).
+    naip, s2
+        Item tables (:func:`items_table`) of NAIP and Sentinel-2.
+    config
+        Pairing rules (:class:`~sen2naip_xr.PairingConfig`).
+    require_full_cover
+        Keep an item for an ROI only when its footprint covers the whole ROI.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (ROI, NAIP, S2) candidate pair.
     """
     cfg = config or PairingConfig()
     check_rois(rois)
@@ -99,7 +115,24 @@ def pair_synthetic(
 ) -> pd.DataFrame:
     """Synthetic candidates: the oldest (``role="early"``) and most recent (``role="late"``) NAIP
     capture covering each ROI, among captures from ``min_naip_year`` on. An ROI with a single capture
-    gets only its ``early`` row."""
+    gets only its ``early`` row.
+
+    Parameters
+    ----------
+    rois
+        ROIs of kind ``synthetic``.
+    naip
+        NAIP item table (:func:`items_table`).
+    config
+        Pairing rules (``min_naip_year``).
+    require_full_cover
+        Keep an item for an ROI only when its footprint covers the whole ROI.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Up to two rows per ROI (roles ``early`` and ``late``).
+    """
     cfg = config or PairingConfig()
     check_rois(rois)
     cols = _ROI_KEEP + ["role", "naip_id", "naip_datetime", "naip:year", "naip:state", "naip_gsd"]
@@ -189,6 +222,26 @@ def search_pairs(
     >>> rois = s2n.sample_rois(50, seed=0)                           # doctest: +SKIP
     >>> cands = s2n.search_pairs(rois, datetime="2018-01-01/2022-12-31")  # Planetary Computer
     >>> cands.pairs.head()                                           # doctest: +SKIP
+
+    Parameters
+    ----------
+    rois
+        ROIs (:func:`sample_rois`, ``rois_from_*``).
+    kind
+        ``"cross-sensor"`` or ``"synthetic"``.
+    datetime
+        Search interval ``START/END``.
+    client
+        A ``pystac_client.Client`` (default: opened from ``config.catalog_url``).
+    config, pairing
+        Search and pairing settings.
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    Candidates
+        The pairs table, the items by id, the ROIs and the failures (one record per ROI whose search failed).
     """
     kind = check_kind(kind)
     check_rois(rois)

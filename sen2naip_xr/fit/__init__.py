@@ -223,7 +223,24 @@ class FitResult:
 
 def fit_model(naip: xr.DataArray, s2: xr.DataArray, *, sigmas: Sequence[float] | np.ndarray = DEFAULT_SIGMAS,
               noise: bool = True, source: str = "fitted") -> FitResult:
-    """Fit gamma (MVN), blur sigma and the noise matrix from cross-sensor pairs; see the module docstring."""
+    """Fit gamma (MVN), blur sigma and the noise matrix from cross-sensor pairs; see the module docstring.
+
+    Parameters
+    ----------
+    naip, s2
+        Pairs on nested grids: NAIP ``(..., band, y, x)`` at 2.5 m and S2 ``(..., band, y/4, x/4)`` at 10 m.
+    sigmas
+        The sigma grid of the blur sweep.
+    noise
+        Also fit the noise matrix (else the model keeps the published one).
+    source
+        Recorded in the model's ``source``.
+
+    Returns
+    -------
+    FitResult
+        The fitted :class:`~sen2naip_xr.DegradationModel` (validated) and the evidence behind it.
+    """
     gammas = fit_gamma(naip, s2)
     good = gammas.dropna()
     if len(good) == 0:

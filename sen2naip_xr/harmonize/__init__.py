@@ -39,7 +39,24 @@ __all__ = ["harmonize", "gamma_values", "vae_distribution", "weight_path", "nois
 def gamma_values(method: Literal["gamma_lognormal", "gamma_mvn"], percentile: float = 50.0, *,
                  pooled: bool = False, model: DegradationModel | None = None) -> np.ndarray:
     """The per-band (R, G, B, NIR) gammas that ``harmonize`` applies for a gamma method and percentile,
-    from the published distributions or those of a fitted ``model``."""
+    from the published distributions or those of a fitted ``model``.
+
+    Parameters
+    ----------
+    method
+        ``"gamma_lognormal"`` or ``"gamma_mvn"``.
+    percentile
+        Percentile of the gamma distribution, in (0, 100).
+    pooled
+        gamma_mvn: one gamma pooled over the bands (the reference code's behaviour).
+    model
+        A fitted :class:`~sen2naip_xr.DegradationModel` (default: the published one).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(4,)``: the gamma of each band.
+    """
     cfg = HarmonizeConfig(method=method, percentile=percentile, pooled=pooled)
     model = model or DegradationModel()
     if cfg.method == "gamma_lognormal":
@@ -146,6 +163,22 @@ def harmonize(
     option; ``model`` replaces the published gamma distributions by fitted ones. Dask inputs stay lazy: gamma is elementwise on any chunking; the networks get whole images,
     batched over the leading dims of each chunk. Images must be complete (no NaN) and in [0, 1]; for dask
     data that is checked when the tasks run.
+
+    Parameters
+    ----------
+    image
+        NAIP reflectance ``(..., band, y, x)``.
+    method
+        ``identity`` (``raw``), ``gamma_lognormal``, ``gamma_mvn``, ``unet`` or ``vae``.
+    percentile, pooled, gamma, quantize, at, sample, template, seed, device, batch_size, weights, checkpoint
+        The fields of :class:`~sen2naip_xr.HarmonizeConfig`, documented there.
+    model
+        A :class:`~sen2naip_xr.DegradationModel` whose gamma distributions replace the published ones.
+
+    Returns
+    -------
+    xarray.DataArray
+        Harmonized reflectance, float32, same dims, coordinates and chunks as ``image``.
     """
     cfg = HarmonizeConfig(method=method, percentile=percentile, pooled=pooled, gamma=gamma, quantize=quantize, at=at,
                           sample=sample, template=template, seed=seed, device=device, batch_size=batch_size,
@@ -155,7 +188,22 @@ def harmonize(
 
 
 def harmonize_with(image: xr.DataArray, cfg: HarmonizeConfig, *, model: DegradationModel | None = None) -> xr.DataArray:
-    """:func:`harmonize` driven by a :class:`~sen2naip_xr.config.HarmonizeConfig` (and a fitted model)."""
+    """:func:`harmonize` driven by a :class:`~sen2naip_xr.config.HarmonizeConfig` (and a fitted model).
+
+    Parameters
+    ----------
+    image
+        NAIP reflectance ``(..., band, y, x)``.
+    cfg
+        The harmonization variant.
+    model
+        Gamma distributions (default: the published model).
+
+    Returns
+    -------
+    xarray.DataArray
+        As :func:`harmonize`.
+    """
     image = as_image(image, bands=4)
     attrs = chain_provenance(image, provenance("harmonize", **cfg.to_dict()))
     if cfg.method == "identity":

@@ -367,6 +367,26 @@ def load_naip(
     :class:`~sen2naip_xr.catalog.Candidates`, or fetched by id from ``catalog``). ``signer`` and
     ``reader`` are the seams for signing and reading (defaults: Planetary Computer SAS, odc-stac's
     rasterio reader).
+
+    Parameters
+    ----------
+    pairs
+        A pairs table (``search_pairs(...).pairs``, ``pair_*``) or the :class:`~sen2naip_xr.Candidates`.
+    items
+        The STAC items by id (a mapping or a list); default: the Candidates' items, or fetched from ``catalog``.
+    catalog
+        A STAC API URL or ``pystac_client.Client`` to fetch the items from.
+    config
+        How to read (:class:`~sen2naip_xr.LoadConfig`).
+    signer, reader
+        The IO seams (:class:`~sen2naip_xr.load.Signer`, :class:`~sen2naip_xr.load.Reader`).
+    collection
+        NAIP collection id.
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 ``(roi, time, band, y, x)``, lazy.
     """
     return _build("naip", pairs, items=items, catalog=catalog, collection=collection, config=config,
                   signer=signer, reader=reader)
@@ -386,6 +406,26 @@ def load_s2(
 
     Reflectance = (DN + offset) / 10000 with offset -1000 when ``s2:processing_baseline`` >= 04.00;
     DN 0 (no data) becomes NaN. Same layout and arguments as :func:`load_naip`.
+
+    Parameters
+    ----------
+    pairs
+        A pairs table (``search_pairs(...).pairs``, ``pair_*``) or the :class:`~sen2naip_xr.Candidates`.
+    items
+        The STAC items by id (a mapping or a list); default: the Candidates' items, or fetched from ``catalog``.
+    catalog
+        A STAC API URL or ``pystac_client.Client`` to fetch the items from.
+    config
+        How to read (:class:`~sen2naip_xr.LoadConfig`).
+    signer, reader
+        The IO seams (:class:`~sen2naip_xr.load.Signer`, :class:`~sen2naip_xr.load.Reader`).
+    collection
+        Sentinel-2 L2A collection id.
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 ``(roi, time, band, y, x)`` reflectance, lazy.
     """
     return _build("s2", pairs, items=items, catalog=catalog, collection=collection, config=config,
                   signer=signer, reader=reader)
@@ -401,7 +441,28 @@ def load_scl(
     signer: Signer | None = None,
     reader: Reader | None = None,
 ) -> xr.DataArray:
-    """The Scene Classification layer (20 m, nearest) on each ROI's 10 m grid: uint8 ``(roi, time, y, x)``."""
+    """The Scene Classification layer (20 m, nearest) on each ROI's 10 m grid: uint8 ``(roi, time, y, x)``.
+
+    Parameters
+    ----------
+    pairs
+        A pairs table (``search_pairs(...).pairs``, ``pair_*``) or the :class:`~sen2naip_xr.Candidates`.
+    items
+        The STAC items by id (a mapping or a list); default: the Candidates' items, or fetched from ``catalog``.
+    catalog
+        A STAC API URL or ``pystac_client.Client`` to fetch the items from.
+    config
+        How to read (:class:`~sen2naip_xr.LoadConfig`).
+    signer, reader
+        The IO seams (:class:`~sen2naip_xr.load.Signer`, :class:`~sen2naip_xr.load.Reader`).
+    collection
+        Sentinel-2 L2A collection id.
+
+    Returns
+    -------
+    xarray.DataArray
+        uint8 ``(roi, time, y, x)``, lazy.
+    """
     return _build("scl", pairs, items=items, catalog=catalog, collection=collection, config=config,
                   signer=signer, reader=reader)
 
@@ -435,6 +496,26 @@ def load_pairs(
         cubes = s2n.load_pairs(cands)                       # lazy; nothing read yet
         keep = s2n.screen_clouds(cubes.scl).compute()        # per ROI and pair
         hr, lr = cubes.naip.where(keep), cubes.s2.where(keep)
+
+    Parameters
+    ----------
+    pairs
+        A pairs table (``search_pairs(...).pairs``, ``pair_*``) or the :class:`~sen2naip_xr.Candidates`.
+    items
+        The STAC items by id (a mapping or a list); default: the Candidates' items, or fetched from ``catalog``.
+    catalog
+        A STAC API URL or ``pystac_client.Client`` to fetch the items from.
+    config
+        How to read (:class:`~sen2naip_xr.LoadConfig`).
+    signer, reader
+        The IO seams (:class:`~sen2naip_xr.load.Signer`, :class:`~sen2naip_xr.load.Reader`).
+    naip_collection, s2_collection
+        Collection ids.
+
+    Returns
+    -------
+    PairCubes
+        ``naip``, ``s2`` and ``scl`` cubes, lazy.
     """
     table = pairs.pairs if hasattr(pairs, "pairs") and not isinstance(pairs, pd.DataFrame) else pairs
     if isinstance(table, pd.DataFrame) and len(table) and "s2_id" not in table.columns:
@@ -452,6 +533,16 @@ def load_failures(*arrays: xr.DataArray) -> pd.DataFrame:
 
     ``stage`` is ``<cube>:<step>``, e.g. ``naip:read`` or ``s2:sign``. Lazy ``load_error``
     coordinates are computed here (which reads the ROIs: compute the cubes first to read once).
+
+    Parameters
+    ----------
+    *arrays
+        Cubes from the loaders (their ``load_error`` coordinate is read, computing it if lazy).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``roi_id``, ``stage``, ``reason``: one row per ROI whose read failed.
     """
     rows = []
     for da in arrays:
@@ -466,7 +557,20 @@ def load_failures(*arrays: xr.DataArray) -> pd.DataFrame:
 
 
 def select_roi(da: xr.DataArray, roi: str | int) -> xr.DataArray:
-    """One ROI of a cube as a georeferenced image: ``x``/``y`` in metres and the CRS set (rioxarray)."""
+    """One ROI of a cube as a georeferenced image: ``x``/``y`` in metres and the CRS set (rioxarray).
+
+    Parameters
+    ----------
+    da
+        A cube from the loaders.
+    roi
+        The ROI's id or position.
+
+    Returns
+    -------
+    xarray.DataArray
+        The ROI's image with ``x``/``y`` coordinates in metres and its CRS.
+    """
     import rioxarray  # noqa: F401  (registers .rio)
 
     one = da.sel(roi=roi) if isinstance(roi, str) else da.isel(roi=roi)

@@ -38,6 +38,11 @@ def histogram_match(image: xr.DataArray, reference: xr.DataArray) -> xr.DataArra
     ----------
     image, reference
         DataArrays with dims ``(..., band, y, x)`` and the same number of bands.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``image`` matched band by band, same dims, coordinates and chunks; lazy for dask inputs.
     """
     image = as_image(image)
     reference = as_image(reference, arg="reference")
@@ -55,6 +60,18 @@ def blank_mask(image: xr.DataArray, window: int = 19) -> xr.DataArray:
 
     Zero variance is tested exactly (max == min); NaN counts as blank. The window is truncated at image
     borders. SEN2NAIP uses 19x19 to reject NAIP scenes with nodata fill or saturated blocks.
+
+    Parameters
+    ----------
+    image
+        Reflectance ``(..., band, y, x)``.
+    window
+        Side of the square window, a positive odd number of pixels (SEN2NAIP: 19).
+
+    Returns
+    -------
+    xarray.DataArray
+        bool ``(..., y, x)``, True where the window around the pixel is blank.
     """
     image = as_image(image)
     if int(window) != window or window < 1 or window % 2 == 0:
@@ -91,6 +108,20 @@ def is_blank(image: xr.DataArray, window: int = 19, *, max_fraction: float = 0.0
     """True for each image (leading dims) whose blank fraction (see :func:`blank_mask`) exceeds ``max_fraction``.
 
     The default 0.0 rejects an image with any 19x19 constant patch, as SEN2NAIP's blank check does.
+
+    Parameters
+    ----------
+    image
+        Reflectance ``(..., band, y, x)``.
+    window
+        Window of :func:`blank_mask`.
+    max_fraction
+        Largest blank fraction an image may have, in [0, 1).
+
+    Returns
+    -------
+    xarray.DataArray
+        bool ``(...)``: True for each image to reject.
     """
     if not (0.0 <= max_fraction < 1.0):
         raise InputError(f"max_fraction={max_fraction!r} must lie in [0, 1), e.g. 0.0 (reject any blank patch)")
@@ -122,6 +153,22 @@ def blur_downsample(
     Dask inputs keep their chunking: HR chunks are aligned to multiples of 4, a halo of 8 pixels is shared
     between neighbours, and LR chunks are the HR chunks / 4. ``y``/``x`` coordinates become the LR pixel
     centres; other coordinates and attrs (e.g. rioxarray CRS) are carried.
+
+    Parameters
+    ----------
+    image
+        Reflectance ``(..., band, y, x)``, y/x divisible by ``factor``, one sigma per band.
+    sigma
+        Gaussian sigma per band, in HR pixels (>= 0.01; ignored by ``mode="raw"``).
+    factor
+        Downsampling factor; SEN2NAIP uses 4 (2.5 m -> 10 m).
+    mode
+        ``"sen2naip"`` or ``"raw"`` (see above).
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 ``(..., band, y / factor, x / factor)``.
     """
     cfg = BlurConfig(sigma=sigma, factor=factor, mode=mode)  # type: ignore[arg-type]  # validated there
     image = as_image(image, min_size=8, divisible=cfg.factor)
@@ -174,6 +221,26 @@ def add_noise(
     same bytes whatever the chunking or scheduler; pass a different ``stream`` (e.g. the method label) for
     independent noise on several variants. ``matrix`` replaces the published 101x101 matrix (e.g. a fitted
     one, :class:`~sen2naip_xr.config.DegradationModel`).
+
+    Parameters
+    ----------
+    lr
+        LR reflectance ``(..., band, y, x)``.
+    model
+        ``"real"``, ``"gaussian"`` or ``"none"`` (returns ``lr`` unchanged).
+    seed, stream
+        The noise stream: noise derives from (seed, model, stream, position).
+    sigma
+        Relative sd of the Gaussian model (x band RMS), finite and >= 0.
+    weights
+        Folder of the published model files (see :func:`sen2naip_xr.weight_path`).
+    matrix
+        A 101x101 reflectance-to-noise matrix replacing the published one.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``lr`` plus noise, float32, same dims and chunks.
     """
     cfg = NoiseConfig(model=model, sigma=sigma, seed=seed)
     lr = as_image(lr, arg="lr")

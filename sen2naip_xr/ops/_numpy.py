@@ -435,6 +435,20 @@ def noise_key(seed: int, model: str, stream: str = "") -> int:
 
     :func:`sen2naip_xr.add_noise`, :func:`sen2naip_xr.degrade` and the synthetic builder derive their
     noise keys here, so the same (seed, model, stream) gives the same noise in all of them.
+
+    Parameters
+    ----------
+    seed
+        The user's seed.
+    model
+        The noise model (``"real"`` or ``"gaussian"``).
+    stream
+        A label separating independent streams (e.g. the harmonizer's).
+
+    Returns
+    -------
+    int
+        The 64-bit key of the counter-based generator (:mod:`sen2naip_xr._rng`).
     """
     return _rng.derive_key(int(seed), "noise", str(model), str(stream))
 
@@ -467,7 +481,7 @@ def degrade_lr(
         Harmonized HR reflectance (a block of a larger array when the placement arguments are given).
     sigma, factor, mode
         Blur + downsample, as in :func:`blur_downsample`.
-    noise
+    noise, noise_sigma, table
         ``"real"`` (sampled from ``table``, see :func:`noise_cdf_table`), ``"gaussian"`` (sd ``noise_sigma``
         x band RMS; needs whole images) or ``"none"``.
     key
