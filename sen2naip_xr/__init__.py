@@ -39,9 +39,9 @@ from sen2naip_xr.errors import (
     WeightsError,
 )
 from sen2naip_xr.harmonize import gamma_values, harmonize, harmonize_with
-from sen2naip_xr.harmonize.weights import weight_path
 from sen2naip_xr.ops import add_noise, blank_mask, blur_downsample, histogram_match, is_blank
 from sen2naip_xr.scenes import example_image
+from sen2naip_xr.weights import weight_path
 
 try:
     __version__ = version("sen2naip-xr")

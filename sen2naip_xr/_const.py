@@ -17,3 +17,7 @@ CROSS_SENSOR_SIZE: int = 484
 SYNTHETIC_SIZE: int = 1100
 #: Attribute that records what produced an array.
 PROVENANCE_ATTR: str = "sen2naip_xr_provenance"
+
+#: Columns of a failure record, wherever failures are tabled (search ``Candidates.failures``, the store's
+#: ``DatasetStore.failures()``, which adds the part ``kind`` and the ROI's group name ``roi`` in front).
+FAILURE_COLUMNS: tuple[str, ...] = ("roi_id", "stage", "reason")

@@ -140,11 +140,16 @@ def aligned_chunks(chunks: Sequence[int], factor: int, minimum: int = 2 * _HALO)
 
 
 def downsample(kernel: Callable[..., np.ndarray], da: xr.DataArray, *, factor: int, op: str, token: Any,
-               band_params: Sequence[Any], attrs: dict | None = None, **kwargs: Any) -> xr.DataArray:
+               band_params: Sequence[Any], attrs: dict | None = None, positional: bool = False,
+               whole_images: bool = False, **kwargs: Any) -> xr.DataArray:
     """Lift the fused blur + downsample kernel; LR chunks are HR chunks / ``factor``.
 
     ``kernel(block, params, global_shape=, in_offset=, out_start=, out_shape=, factor=, **kwargs)`` gets the block
-    (halo included), its bands' entries of ``band_params`` and where the block sits.
+    (halo included), its bands' entries of ``band_params`` and where the block sits. With ``positional`` it
+    also gets ``lead_offset=`` (the block's start along every axis before y, x) and ``lr_global_shape=`` (the
+    full LR shape), to draw position-keyed random numbers on the LR grid (:func:`positional`'s contract).
+    With ``whole_images`` every block holds whole images (the kernel reduces over y, x); the LR chunks are
+    the same as without it.
     """
     ny, nx = da.sizes["y"], da.sizes["x"]
     oy, ox = ny // factor, nx // factor
@@ -156,7 +161,10 @@ def downsample(kernel: Callable[..., np.ndarray], da: xr.DataArray, *, factor: i
             if np.issubdtype(c.dtype, np.number):
                 blocks = c[: n_out * factor].reshape(n_out, factor)
                 spatial_coords[dim] = (dim, blocks.mean(axis=1).astype(c.dtype), dict(da.coords[dim].attrs))
+    lr_shape = (*da.shape[:-2], oy, ox)
     if not is_dask(da):
+        if positional:
+            kwargs = {**kwargs, "lead_offset": (0,) * (da.ndim - 2), "lr_global_shape": lr_shape}
         data = kernel(np.asarray(da.data), band_params, global_shape=(ny, nx), in_offset=(0, 0),
                       out_start=(0, 0), out_shape=(oy, ox), factor=factor, **kwargs)
         out = _wrap(da, data, attrs=attrs, drop_spatial=True, spatial_coords=spatial_coords)
@@ -165,7 +173,11 @@ def downsample(kernel: Callable[..., np.ndarray], da: xr.DataArray, *, factor: i
     yax, xax = arr.ndim - 2, arr.ndim - 1
     cy = aligned_chunks(arr.chunks[yax], factor)
     cx = aligned_chunks(arr.chunks[xax], factor)
+    if whole_images:
+        final_lr = (_lr_chunks(cy, factor, oy), _lr_chunks(cx, factor, ox))
+        cy, cx = (ny,), (nx,)
     arr = arr.rechunk({yax: cy, xax: cx})
+    lead_starts = [np.concatenate(([0], np.cumsum(c)[:-1])) for c in arr.chunks[:-2]]
     starts_y = np.concatenate(([0], np.cumsum(cy)[:-1]))
     starts_x = np.concatenate(([0], np.cumsum(cx)[:-1]))
     band_starts = np.concatenate(([0], np.cumsum(arr.chunks[band_axis])[:-1]))
@@ -185,14 +197,26 @@ def downsample(kernel: Callable[..., np.ndarray], da: xr.DataArray, *, factor: i
         in_x = max(x0 - _HALO, 0) if len(cx) > 1 else 0
         b0 = int(band_starts[ib])
         params = band_params[b0: b0 + block.shape[band_axis]]
+        extra = {}
+        if positional:
+            extra = {"lead_offset": tuple(int(lead_starts[a][block_id[a]]) for a in range(arr.ndim - 2)),
+                     "lr_global_shape": lr_shape}
         return kernel(block, params, global_shape=(ny, nx), in_offset=(in_y, in_x),
                       out_start=(y0 // factor, x0 // factor),
-                      out_shape=(out_chunks[-2][iy], out_chunks[-1][ix]), factor=factor, **kwargs)
+                      out_shape=(out_chunks[-2][iy], out_chunks[-1][ix]), factor=factor, **extra, **kwargs)
 
     block_func.__name__ = op
     data = halo.map_blocks(block_func, chunks=out_chunks, dtype=np.float32,
                            meta=np.empty((0,) * arr.ndim, np.float32), name=_name(op, arr, token))
+    if whole_images:
+        data = data.rechunk({yax: final_lr[0], xax: final_lr[1]})
     return _wrap(da, data, attrs=attrs, drop_spatial=True, spatial_coords=spatial_coords)
+
+
+def _lr_chunks(hr_chunks: Sequence[int], factor: int, n_out: int) -> tuple[int, ...]:
+    """LR chunks of aligned HR chunks: each / ``factor``, the last one holding what is left of ``n_out``."""
+    out = [c // factor for c in hr_chunks[:-1]]
+    return (*out, n_out - sum(out))
 
 
 def positional(kernel: Callable[..., np.ndarray], da: xr.DataArray, *, op: str, token: Any,
@@ -220,3 +244,17 @@ def positional(kernel: Callable[..., np.ndarray], da: xr.DataArray, *, op: str, 
     if whole_images:
         data = data.rechunk(orig_chunks)
     return _wrap(da, data, attrs=attrs)
+
+
+def reduce_images(func: Callable[..., Any], *das: xr.DataArray, op: str, core: Sequence[str] = CORE,
+                  dtype=np.float64) -> xr.DataArray:
+    """Apply ``func(*image_blocks)``, which reduces ``(..., *core)`` arrays to ``(...)``, to whole images.
+
+    Leading dims stay chunked; each task gets whole images. The output has the leading dims of ``das[0]``.
+    """
+    def kernel(*blocks):
+        return np.asarray(func(*blocks), dtype=dtype)
+
+    kernel.__name__ = "s2n_" + op.replace("-", "_")
+    return xr.apply_ufunc(kernel, *das, input_core_dims=[list(core)] * len(das), output_core_dims=[[]],
+                          dask="parallelized", output_dtypes=[dtype], dask_gufunc_kwargs={"allow_rechunk": True})

@@ -21,8 +21,9 @@ from sen2naip_xr.config import (
     HarmonizeConfig,
     NoiseConfig,
 )
+from sen2naip_xr.errors import InputError
 from sen2naip_xr.harmonize import harmonize_with
-from sen2naip_xr.ops import add_noise, blur_downsample, provenance
+from sen2naip_xr.ops import degrade_lr, provenance
 
 __all__ = ["degrade", "degrade_with", "build_config", "DEFAULT_METHODS", "LR_DIMS", "VARIANT_DIM"]
 
@@ -57,13 +58,25 @@ def build_config(
     A gamma method given by name expands to one variant per entry of ``percentiles``. ``model`` (a
     :class:`DegradationModel` or the path of its JSON) gives the gamma distributions, the blur sigmas
     (unless ``sigma`` is passed) and the noise matrix; by default the published ones.
+
+    Parameters
+    ----------
+    methods, percentiles, pooled, at, sample, noise, noise_sigma, seed, sigma, blur_mode, device, batch_size, weights, model
+        As :func:`degrade` takes them.
+
+    Returns
+    -------
+    DegradationConfig
+        The validated configuration (an empty ``percentiles`` with a gamma method is an
+        :class:`~sen2naip_xr.InputError` naming ``percentiles``).
     """
-    if model is None:
-        model = DegradationModel()
-    elif not isinstance(model, DegradationModel):
-        model = DegradationModel.load(model)
+    model = DegradationModel.coerce(model)
     if isinstance(methods, str):
         methods = [methods]
+    percentiles = tuple(percentiles) if not isinstance(percentiles, (int, float)) else (percentiles,)
+    if not percentiles:
+        raise InputError("percentiles=() is empty: gamma methods make one variant per percentile; pass e.g. "
+                         "percentiles=(50,) (or drop the gamma methods)")
     variants: list[HarmonizeConfig] = []
     common = dict(pooled=pooled, at=at, sample=sample, seed=seed, device=device, batch_size=batch_size,
                   weights=None if weights is None else str(weights))
@@ -112,9 +125,14 @@ def degrade(
     methods
         Names (``identity``/``raw``, ``gamma_lognormal``, ``gamma_mvn``, ``unet``, ``vae``) or
         :class:`HarmonizeConfig` objects. Gamma names expand over ``percentiles``.
+    percentiles, pooled, at, sample, device, batch_size, weights
+        Options of the harmonizers, the fields of :class:`HarmonizeConfig` (gamma percentiles, pooled gamma,
+        the networks' resolution, VAE sampling, torch device and batch, folder of the published weights).
     noise, noise_sigma, seed
         LR noise model (``"real"`` matrix, ``"gaussian"`` with sd ``noise_sigma`` x band RMS, or ``"none"``)
         and the seed. Each method's noise stream derives from (seed, method label, position).
+    blur_mode
+        ``"sen2naip"`` (Gaussian + bilinear, the published model) or ``"raw"`` (antialiased bilinear).
     sigma, model
         Blur sigma per band (default: the model's, 3.0/2.9/2.9/3.4 published); ``model`` is a fitted
         :class:`DegradationModel` (or its JSON path) replacing the published gamma distributions, sigmas
@@ -136,14 +154,27 @@ def degrade(
 
 
 def degrade_with(image: xr.DataArray, cfg: DegradationConfig, *, include_hr: bool = True) -> xr.Dataset:
-    """:func:`degrade` driven by a :class:`DegradationConfig`."""
+    """:func:`degrade` driven by a :class:`DegradationConfig`.
+
+    Parameters
+    ----------
+    image
+        NAIP reflectance, as :func:`degrade` takes it.
+    cfg
+        The whole model: variants, blur, noise and the :class:`DegradationModel`.
+    include_hr
+        Also return the harmonized HR images.
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`degrade`.
+    """
     image = as_image(image, bands=len(cfg.blur.sigma), min_size=8, divisible=cfg.blur.factor)
     hrs, lrs = [], []
     for variant in cfg.methods:
         hr = harmonize_with(image, variant, model=cfg.model)
-        lr = blur_downsample(hr, cfg.blur.sigma, cfg.blur.factor, cfg.blur.mode)
-        lr = add_noise(lr, cfg.noise.model, seed=cfg.noise.seed, sigma=cfg.noise.sigma, stream=variant.label,
-                       weights=variant.weights, matrix=cfg.model.noise_matrix)
+        lr = degrade_lr(hr, cfg.blur, cfg.noise, stream=variant.label, model=cfg.model, weights=variant.weights)
         hrs.append(hr)
         lrs.append(lr.rename(LR_DIMS))
     labels = [v.label for v in cfg.methods]

@@ -86,6 +86,22 @@ def example_image(size: int = 1100, seed: int = 0, *, epsg: int = 32611,
 
     Coordinates are pixel centres in UTM (``epsg``), upper-left corner at ``origin``; the CRS is written
     with rioxarray. ``chunks`` makes it dask-backed.
+
+    Parameters
+    ----------
+    size
+        Side in pixels (1100: a synthetic ROI; 484: a cross-sensor one).
+    seed
+        Seed of the scene.
+    epsg, origin
+        CRS and upper-left corner (metres) of the grid.
+    chunks
+        Dask chunks, e.g. ``{"y": 256, "x": 256}``; None gives numpy data.
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 ``(band, y, x)`` reflectance in [0, 1], bands R, G, B, NIR, 8-bit levels like NAIP.
     """
     data = make_scene(size, seed)
     x = origin[0] + HR_RES * (np.arange(size) + 0.5)

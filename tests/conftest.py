@@ -224,3 +224,9 @@ def _s2n():
     import sen2naip_xr
 
     return sen2naip_xr
+
+
+def pytest_runtest_setup(item):
+    """Tests marked ``torch`` (the U-Net, torch references) skip where torch cannot be imported."""
+    if item.get_closest_marker("torch") is not None:
+        pytest.importorskip("torch", reason="the [torch] extra is not installed")

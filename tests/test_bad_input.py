@@ -20,7 +20,7 @@ from skimage.exposure import match_histograms
 
 import sen2naip_xr as s2n
 from sen2naip_xr import InputError, MissingDependencyError, Sen2NaipError, WeightsError
-from sen2naip_xr.harmonize import weights as weights_mod
+from sen2naip_xr import weights as weights_mod
 
 INSTALL = 'pip install --no-deps "opensr-degradation==1.0.1"'
 BACKENDS = ["numpy", "dask"]
@@ -203,6 +203,8 @@ def test_value_errors_numpy(img, func, case):
 @pytest.mark.parametrize("case", ["above_1", "nan"])
 @pytest.mark.parametrize("func", VALUE_CHECKED)
 def test_value_errors_dask_raise_at_compute(img, func, case, no_compute):
+    if "unet" in func:
+        pytest.importorskip("torch")
     bad, parts = _value_cases(img)[case]
     with no_compute():
         out = PUBLIC[func][1](backend(bad, "dask"), img)  # building the graph is fine
@@ -332,6 +334,7 @@ def test_sizes_not_divisible_by_4_are_fine_without_downsampling(img, kind):
 
 
 @pytest.mark.parametrize("kind", BACKENDS)
+@pytest.mark.torch
 def test_images_smaller_than_the_kernel(img, kind, no_compute):
     tiny = backend(img.isel(y=slice(0, 4), x=slice(0, 4)), kind)
     with no_compute():
@@ -346,6 +349,7 @@ def test_images_smaller_than_the_kernel(img, kind, no_compute):
 
 
 @pytest.mark.parametrize("kind", BACKENDS)
+@pytest.mark.torch
 def test_the_smallest_images(img, kind):
     """Documented: 8x8 is the smallest blur input (torch's reflect pad of 6 needs 7); 1x1 harmonizes at 2.5 m."""
     small = img.isel(y=slice(0, 8), x=slice(0, 8))
@@ -377,6 +381,7 @@ def test_constant_images_in_histogram_match_follow_skimage(img, kind):
 
 @pytest.mark.parametrize("value", [0.0, 0.3, 1.0])
 @pytest.mark.parametrize("kind", BACKENDS)
+@pytest.mark.torch
 def test_constant_images_through_degrade_are_finite(img, kind, value):
     const = xr.full_like(img, value)
     ds = run(s2n.degrade, backend(const, kind), ["identity", "gamma_lognormal", "gamma_mvn", "unet", "vae"],
@@ -448,6 +453,8 @@ CONFIG_CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
 
 @pytest.mark.parametrize("case", list(CONFIG_CASES))
 def test_bad_config_values(img, case, no_compute):
+    if case == "device_foo":
+        pytest.importorskip("torch")  # the device is checked by torch
     call, parts = CONFIG_CASES[case]
     lr = s2n.blur_downsample(img)
     with no_compute(), raises(*parts):
@@ -489,6 +496,7 @@ def no_weights_env(monkeypatch):
     monkeypatch.delenv(weights_mod.ENV_VAR, raising=False)
 
 
+@pytest.mark.torch
 @pytest.mark.usefixtures("no_weights_env")
 def test_weights_missing_from_a_folder(img, tmp_path):
     for model, name in (("unet", "model_unet.pt"), ("vae", "model_vae.pt"), ("noise", "model_noise.pt")):
@@ -536,6 +544,7 @@ def weights_copy(tmp_path_factory):
     return folder
 
 
+@pytest.mark.torch
 def test_weights_from_the_environment_variable(img, weights_copy, monkeypatch):
     monkeypatch.setenv(weights_mod.ENV_VAR, str(weights_copy))
     for model in ("unet", "vae", "noise"):

@@ -12,6 +12,7 @@ from sen2naip_xr.config import HarmonizeConfig
 from tests.conftest import as_da
 
 
+@pytest.mark.torch
 def test_pipe_lr_parity(golden):
     """identity + gamma_multivariate_normal (the gamma the reference drew, u8 LUT) + unet at 2.5 m, no noise."""
     methods = [
@@ -27,6 +28,7 @@ def test_pipe_lr_parity(golden):
     np.testing.assert_allclose(ds.hr.values[2], golden["unet_hm"], atol=1e-5)
 
 
+@pytest.mark.torch
 def test_dataset_layout_and_provenance():
     naip = s2n.example_image(size=128, seed=3)
     ds = s2n.degrade(naip, ["identity", "gamma_lognormal", "gamma_mvn", "unet", "vae"], percentiles=(25, 75),

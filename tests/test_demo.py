@@ -6,11 +6,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from sen2naip_xr.cli import main
 
 
+@pytest.mark.torch
 def test_demo_writes_store_and_png(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "out"), "--size", "220", "--device", "cpu"]) == 0
     store = tmp_path / "out" / "degradation.zarr"
@@ -24,6 +26,7 @@ def test_demo_writes_store_and_png(tmp_path, capsys):
     assert "gamma_lognormal_p90" in out and "wrote" in out
 
 
+@pytest.mark.torch
 def test_demo_rerun_is_identical(tmp_path):
     for name in ("a", "b"):
         assert main(["demo", "--out", str(tmp_path / name), "--size", "96", "--device", "cpu"]) == 0

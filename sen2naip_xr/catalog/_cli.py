@@ -27,9 +27,9 @@ def register(subparsers) -> None:
     p.add_argument("--kind", choices=KINDS, default="cross-sensor")
     p.add_argument("--rois", type=int, default=100, help="number of ROIs to draw (hard-core process, 5 km apart)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-days", type=float, default=1.0, help="cross-sensor: max |S2 date - NAIP date| (days)")
-    p.add_argument("--max-cloud-cover", type=float, default=100.0, help="S2 eo:cloud_cover upper bound (percent)")
-    p.add_argument("--page-size", type=int, default=100)
+    # flags generated from the configs: defaults and help live in the dataclass fields
+    PairingConfig.add_arguments(p.add_argument_group("pairing"))
+    SearchConfig.add_arguments(p.add_argument_group("search"), only=("max_cloud_cover", "page_size", "max_items"))
     p.add_argument("--out", type=Path, required=True, help="output table: .parquet or .csv")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -42,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
     suffix = args.out.suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise InputError(f"--out {str(args.out)!r} must end in .parquet or .csv")
-    cfg = SearchConfig(catalog_url=args.catalog, max_cloud_cover=args.max_cloud_cover, page_size=args.page_size)
+    cfg = SearchConfig.from_args(args, catalog_url=args.catalog)
     rois = sample_rois(args.rois, seed=args.seed, region=args.bbox, kind=args.kind)
     cands = search_pairs(rois, kind=args.kind, datetime=args.datetime, config=cfg,
-                         pairing=PairingConfig(max_days=args.max_days), progress=not args.no_progress)
+                         pairing=PairingConfig.from_args(args), progress=not args.no_progress)
     table = cands.pairs.copy()
     for c in table.columns:
         if str(table[c].dtype).startswith("datetime64"):

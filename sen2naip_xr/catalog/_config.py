@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 from sen2naip_xr._const import CROSS_SENSOR_SIZE, HR_RES, SYNTHETIC_SIZE
+from sen2naip_xr.config import ConfigBase
 from sen2naip_xr.errors import InputError
 
 #: Planetary Computer's STAC API, the default catalog.
@@ -27,7 +28,7 @@ def roi_size(kind: str) -> int:
 
 
 @dataclass(frozen=True)
-class SearchConfig:
+class SearchConfig(ConfigBase):
     """Where and how to query a STAC API."""
 
     catalog_url: str = PLANETARY_COMPUTER_STAC
@@ -65,12 +66,10 @@ class SearchConfig:
                 f"max_cloud_cover={self.max_cloud_cover!r} is a percentage; use a value in [0, 100] or None"
             )
 
-    def __dask_tokenize__(self) -> tuple:
-        return (type(self).__name__, *astuple(self))
 
 
 @dataclass(frozen=True)
-class PairingConfig:
+class PairingConfig(ConfigBase):
     """Rules that turn search results into dataset candidates."""
 
     max_days: float = 1.0
@@ -83,12 +82,10 @@ class PairingConfig:
         if self.max_days < 0:
             raise InputError(f"max_days={self.max_days!r} must be >= 0 days; the paper uses 1")
 
-    def __dask_tokenize__(self) -> tuple:
-        return (type(self).__name__, *astuple(self))
 
 
 @dataclass(frozen=True)
-class RoiConfig:
+class RoiConfig(ConfigBase):
     """How ROIs are drawn and shaped."""
 
     kind: Kind = "cross-sensor"
@@ -115,5 +112,3 @@ class RoiConfig:
         """ROI side in pixels."""
         return roi_size(self.kind)
 
-    def __dask_tokenize__(self) -> tuple:
-        return (type(self).__name__, *astuple(self))

@@ -13,6 +13,7 @@ import shapely
 import shapely.wkt
 from tqdm.auto import tqdm
 
+from sen2naip_xr._const import FAILURE_COLUMNS
 from sen2naip_xr._safe import redact
 from sen2naip_xr.catalog._config import PairingConfig, SearchConfig, check_kind
 from sen2naip_xr.catalog._roi import check_rois
@@ -23,7 +24,6 @@ __all__ = ["Candidates", "pair_cross_sensor", "pair_synthetic", "search_pairs", 
 
 _ROI_KEEP = ["roi_id", "kind", "epsg", "x_min", "y_max", "size", "res"]
 #: Columns of failure tables (search here, load in :mod:`sen2naip_xr.load`).
-FAILURE_COLUMNS = ["roi_id", "stage", "reason"]
 
 
 def _covering(rois: pd.DataFrame, items: pd.DataFrame, full_cover: bool) -> pd.DataFrame:
@@ -63,6 +63,22 @@ def pair_cross_sensor(
     ``dt_days`` is S2 minus NAIP in UTC calendar days (NAIP items carry a date, not a time). Rows are
     sorted by ROI, then ``|dt_days|``, then ``eo:cloud_cover``; an empty table (with all columns)
     means no pair was found.
+
+    Parameters
+    ----------
+    rois
+        ROIs (:func:`sample_rois`, ``rois_from_*``).
+    naip, s2
+        Item tables (:func:`items_table`) of NAIP and Sentinel-2.
+    config
+        Pairing rules (:class:`~sen2naip_xr.PairingConfig`).
+    require_full_cover
+        Keep an item for an ROI only when its footprint covers the whole ROI.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (ROI, NAIP, S2) candidate pair.
     """
     cfg = config or PairingConfig()
     check_rois(rois)
@@ -100,7 +116,24 @@ def pair_synthetic(
 ) -> pd.DataFrame:
     """Synthetic candidates: the oldest (``role="early"``) and most recent (``role="late"``) NAIP
     capture covering each ROI, among captures from ``min_naip_year`` on. An ROI with a single capture
-    gets only its ``early`` row."""
+    gets only its ``early`` row.
+
+    Parameters
+    ----------
+    rois
+        ROIs of kind ``synthetic``.
+    naip
+        NAIP item table (:func:`items_table`).
+    config
+        Pairing rules (``min_naip_year``).
+    require_full_cover
+        Keep an item for an ROI only when its footprint covers the whole ROI.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Up to two rows per ROI (roles ``early`` and ``late``).
+    """
     cfg = config or PairingConfig()
     check_rois(rois)
     cols = _ROI_KEEP + ["role", "naip_id", "naip_datetime", "naip:year", "naip:state", "naip_gsd"]
@@ -133,7 +166,7 @@ class Candidates:
     """One row per candidate (see :func:`pair_cross_sensor` / :func:`pair_synthetic`)."""
     items: dict[str, pystac.Item] = field(default_factory=dict)
     """Every item the pairs refer to, by id (what the loaders read)."""
-    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FAILURE_COLUMNS))
+    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(FAILURE_COLUMNS)))
     """ROIs whose search failed: ``roi_id``, ``stage`` (``search-naip`` / ``search-s2``), ``reason``."""
 
     def summary(self) -> str:
@@ -190,6 +223,26 @@ def search_pairs(
     >>> rois = s2n.sample_rois(50, seed=0)                           # doctest: +SKIP
     >>> cands = s2n.search_pairs(rois, datetime="2018-01-01/2022-12-31")  # Planetary Computer
     >>> cands.pairs.head()                                           # doctest: +SKIP
+
+    Parameters
+    ----------
+    rois
+        ROIs (:func:`sample_rois`, ``rois_from_*``).
+    kind
+        ``"cross-sensor"`` or ``"synthetic"``.
+    datetime
+        Search interval ``START/END``.
+    client
+        A ``pystac_client.Client`` (default: opened from ``config.catalog_url``).
+    config, pairing
+        Search and pairing settings.
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    Candidates
+        The pairs table, the items by id, the ROIs and the failures (one record per ROI whose search failed).
     """
     kind = check_kind(kind)
     check_rois(rois)
@@ -234,5 +287,5 @@ def search_pairs(
     items = {k: v for k, v in {**naip_items, **s2_items}.items() if k in used}
     return Candidates(
         kind=kind, rois=rois, pairs=pairs, items=items,
-        failures=pd.DataFrame(failures, columns=FAILURE_COLUMNS),
+        failures=pd.DataFrame(failures, columns=list(FAILURE_COLUMNS)),
     )

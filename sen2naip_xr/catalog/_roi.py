@@ -100,7 +100,7 @@ def sample_rois(
     region
         ``None`` for the contiguous US (:data:`CONUS`), a ``(west, south, east, north)`` bbox in
         degrees, a shapely geometry or a GeoJSON geometry dict (lon/lat).
-    config
+    config, kind
         ROI shape and spacing; ``kind`` overrides ``config.kind`` when given.
     max_draws
         Give up (with :class:`~sen2naip_xr.errors.CatalogError`) after this many candidates.
@@ -170,7 +170,20 @@ def rois_from_points(
     config: RoiConfig | None = None,
     kind: str | None = None,
 ) -> pd.DataFrame:
-    """One ROI centred (to the 10 m snap) on each lon/lat point, in the point's UTM zone."""
+    """One ROI centred (to the 10 m snap) on each lon/lat point, in the point's UTM zone.
+
+    Parameters
+    ----------
+    lon, lat
+        Centres in degrees.
+    config, kind
+        ROI shape (``kind`` overrides ``config.kind``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point, columns :data:`ROI_COLUMNS`.
+    """
     cfg = config or RoiConfig()
     if kind is not None:
         cfg = replace(cfg, kind=kind)  # type: ignore[arg-type]  # checked by RoiConfig
@@ -237,7 +250,20 @@ def rois_from_points(
 def rois_from_polygons(
     polygons: Iterable[Any], *, config: RoiConfig | None = None, kind: str | None = None
 ) -> pd.DataFrame:
-    """One ROI per polygon (shapely or GeoJSON dict, lon/lat), centred on a point inside it."""
+    """One ROI per polygon (shapely or GeoJSON dict, lon/lat), centred on a point inside it.
+
+    Parameters
+    ----------
+    polygons
+        Shapely geometries or GeoJSON dicts in lon/lat.
+    config, kind
+        ROI shape (``kind`` overrides ``config.kind``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per polygon, columns :data:`ROI_COLUMNS`.
+    """
     pts = []
     for i, p in enumerate(polygons):
         g = p if isinstance(p, BaseGeometry) else shapely.geometry.shape(p) if isinstance(p, dict) else None

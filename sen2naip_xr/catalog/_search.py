@@ -39,6 +39,20 @@ def open_catalog(
     ``url`` (or ``config.catalog_url``, Planetary Computer by default) may be any STAC API. With
     ``config.sign`` the client's modifier is :func:`planetary_computer.sign_inplace`, as Planetary
     Computer's own examples do (hrefs outside ``*.blob.core.windows.net`` are left untouched).
+
+    Parameters
+    ----------
+    url
+        Root of the STAC API (default: ``config.catalog_url``, the Planetary Computer).
+    config
+        :class:`~sen2naip_xr.SearchConfig` (signing of hrefs).
+    request_modifier, headers
+        Passed to ``pystac_client.Client.open``.
+
+    Returns
+    -------
+    pystac_client.Client
+        The opened client (:class:`~sen2naip_xr.CatalogError` when it cannot be opened).
     """
     import pystac_client
 
@@ -81,6 +95,24 @@ def search_items(
     geometry, ``datetime`` an RFC 3339 interval (``"2020-01-01/2020-12-31"``), ``max_cloud_cover``
     a percentage (sent as a CQL2 filter on ``eo:cloud_cover``). Page size and an item cap come from
     ``config``.
+
+    Parameters
+    ----------
+    client
+        A ``pystac_client.Client`` (:func:`open_catalog`).
+    collection
+        Collection id.
+    bbox, intersects, datetime
+        The spatial and temporal filters of the search.
+    max_cloud_cover
+        ``eo:cloud_cover`` upper bound (percent), or None.
+    config
+        Page size and item limit (:class:`~sen2naip_xr.SearchConfig`).
+
+    Returns
+    -------
+    list of pystac.Item
+        Every matching item.
     """
     cfg = config or SearchConfig()
     if bbox is not None:
@@ -122,6 +154,18 @@ def items_table(items: Iterable[pystac.Item], *, kind: str | None = None) -> pd.
 
     ``kind`` is ``"s2"`` (columns :data:`S2_COLUMNS` plus ``view:*``), ``"naip"``
     (:data:`NAIP_COLUMNS`) or ``None`` to guess from the first item's collection.
+
+    Parameters
+    ----------
+    items
+        pystac items (NAIP or Sentinel-2).
+    kind
+        ``"naip"`` or ``"s2"`` to pick the columns (default: from each item's collection).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per item: id, datetime, footprint and the properties pairing needs.
     """
     import shapely.geometry
 

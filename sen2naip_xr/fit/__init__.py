@@ -29,7 +29,7 @@ from sen2naip_xr._const import BANDS
 from sen2naip_xr._validate import as_image
 from sen2naip_xr.config import DegradationModel
 from sen2naip_xr.errors import InputError
-from sen2naip_xr.ops import _numpy as _ops
+from sen2naip_xr.ops import kernels as _ops
 
 __all__ = ["fit_gamma", "fit_sigma", "fit_noise_matrix", "fit_model", "FitResult", "register_shift",
            "DEFAULT_SIGMAS"]
@@ -84,7 +84,7 @@ def fit_gamma(naip: xr.DataArray, s2: xr.DataArray) -> pd.DataFrame:
             if hr.size == 0:
                 row[band] = float("nan")
                 continue
-            values, counts, _ = _ops._distribution(hr) if hr.dtype == np.float32 else (hr, np.ones(hr.size), None)
+            values, counts, _ = _ops.distribution(hr) if hr.dtype == np.float32 else (hr, np.ones(hr.size), None)
             row[band] = _solve_gamma(np.asarray(values), counts / counts.sum(), float(lr[valid].mean()))
         rows.append(row)
     return pd.DataFrame(rows, columns=list(BANDS))
@@ -94,18 +94,16 @@ def register_shift(reference: np.ndarray, moving: np.ndarray, *, border: int = 6
     """Sub-pixel (dy, dx) that, applied to ``moving`` (``scipy.ndimage.shift``), aligns it with ``reference``.
 
     Both are 2-D images on the same grid (NaN filled with the mean). The start is the QA1 phase correlation
-    (:func:`sen2naip_xr.pipeline._qa.phase_shift`); it is refined by minimising the mean squared difference
+    (:func:`sen2naip_xr.ops.kernels.phase_shift`); it is refined by minimising the mean squared difference
     of the standardised images, with ``moving`` shifted by cubic splines, over the interior (``border``
     pixels left out): about 0.01 px on textured images, where FFT sub-pixel peaks are biased by the edges.
     """
-    from sen2naip_xr.pipeline._qa import phase_shift
-
     def standard(img: np.ndarray) -> np.ndarray:
         img = np.where(np.isfinite(img), img, np.nanmean(img)).astype(np.float64)
         return (img - img.mean()) / (img.std() + 1e-12)
 
     r, m = standard(reference), standard(moving)
-    start = -np.asarray(phase_shift(m, r))  # its displacement of moving; we want the shift that undoes it
+    start = -np.asarray(_ops.phase_shift(m, r))  # its displacement of moving; we want the shift that undoes it
     inner = (slice(border, -border or None), slice(border, -border or None))
 
     def cost(shift: np.ndarray) -> float:
@@ -225,7 +223,24 @@ class FitResult:
 
 def fit_model(naip: xr.DataArray, s2: xr.DataArray, *, sigmas: Sequence[float] | np.ndarray = DEFAULT_SIGMAS,
               noise: bool = True, source: str = "fitted") -> FitResult:
-    """Fit gamma (MVN), blur sigma and the noise matrix from cross-sensor pairs; see the module docstring."""
+    """Fit gamma (MVN), blur sigma and the noise matrix from cross-sensor pairs; see the module docstring.
+
+    Parameters
+    ----------
+    naip, s2
+        Pairs on nested grids: NAIP ``(..., band, y, x)`` at 2.5 m and S2 ``(..., band, y/4, x/4)`` at 10 m.
+    sigmas
+        The sigma grid of the blur sweep.
+    noise
+        Also fit the noise matrix (else the model keeps the published one).
+    source
+        Recorded in the model's ``source``.
+
+    Returns
+    -------
+    FitResult
+        The fitted :class:`~sen2naip_xr.DegradationModel` (validated) and the evidence behind it.
+    """
     gammas = fit_gamma(naip, s2)
     good = gammas.dropna()
     if len(good) == 0:

@@ -28,17 +28,35 @@ from sen2naip_xr._validate import as_image, check_values
 from sen2naip_xr.config import SEN2NAIP_SIGMA, DegradationModel, HarmonizeConfig, Method
 from sen2naip_xr.errors import InputError, WeightsError
 from sen2naip_xr.harmonize import _numpy
-from sen2naip_xr.harmonize.weights import WEIGHTS, noise_matrix, vae_state, weight_path
-from sen2naip_xr.ops import _chain, provenance
-from sen2naip_xr.ops import _numpy as _ops
+from sen2naip_xr.harmonize._torch import require_torch, resolve_device
+from sen2naip_xr.ops import chain_provenance, provenance
+from sen2naip_xr.ops import kernels as _ops
+from sen2naip_xr.weights import WEIGHTS, noise_matrix, vae_state, weight_path
 
-__all__ = ["harmonize", "gamma_values", "vae_distribution", "weight_path", "noise_matrix", "WEIGHTS"]
+__all__ = ["harmonize", "gamma_values", "vae_distribution", "weight_path", "noise_matrix", "WEIGHTS", "require_torch", "resolve_device"]
 
 
 def gamma_values(method: Literal["gamma_lognormal", "gamma_mvn"], percentile: float = 50.0, *,
                  pooled: bool = False, model: DegradationModel | None = None) -> np.ndarray:
     """The per-band (R, G, B, NIR) gammas that ``harmonize`` applies for a gamma method and percentile,
-    from the published distributions or those of a fitted ``model``."""
+    from the published distributions or those of a fitted ``model``.
+
+    Parameters
+    ----------
+    method
+        ``"gamma_lognormal"`` or ``"gamma_mvn"``.
+    percentile
+        Percentile of the gamma distribution, in (0, 100).
+    pooled
+        gamma_mvn: one gamma pooled over the bands (the reference code's behaviour).
+    model
+        A fitted :class:`~sen2naip_xr.DegradationModel` (default: the published one).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(4,)``: the gamma of each band.
+    """
     cfg = HarmonizeConfig(method=method, percentile=percentile, pooled=pooled)
     model = model or DegradationModel()
     if cfg.method == "gamma_lognormal":
@@ -56,7 +74,7 @@ def _checkpoint(path: str) -> str:
 
 @lru_cache(maxsize=8)
 def _vae_checkpoint(path: str) -> dict:
-    from sen2naip_xr.harmonize import _torchfile
+    from sen2naip_xr import _torchfile
 
     try:
         state = dict(_torchfile.load(path))
@@ -145,6 +163,22 @@ def harmonize(
     option; ``model`` replaces the published gamma distributions by fitted ones. Dask inputs stay lazy: gamma is elementwise on any chunking; the networks get whole images,
     batched over the leading dims of each chunk. Images must be complete (no NaN) and in [0, 1]; for dask
     data that is checked when the tasks run.
+
+    Parameters
+    ----------
+    image
+        NAIP reflectance ``(..., band, y, x)``.
+    method
+        ``identity`` (``raw``), ``gamma_lognormal``, ``gamma_mvn``, ``unet`` or ``vae``.
+    percentile, pooled, gamma, quantize, at, sample, template, seed, device, batch_size, weights, checkpoint
+        The fields of :class:`~sen2naip_xr.HarmonizeConfig`, documented there.
+    model
+        A :class:`~sen2naip_xr.DegradationModel` whose gamma distributions replace the published ones.
+
+    Returns
+    -------
+    xarray.DataArray
+        Harmonized reflectance, float32, same dims, coordinates and chunks as ``image``.
     """
     cfg = HarmonizeConfig(method=method, percentile=percentile, pooled=pooled, gamma=gamma, quantize=quantize, at=at,
                           sample=sample, template=template, seed=seed, device=device, batch_size=batch_size,
@@ -154,9 +188,24 @@ def harmonize(
 
 
 def harmonize_with(image: xr.DataArray, cfg: HarmonizeConfig, *, model: DegradationModel | None = None) -> xr.DataArray:
-    """:func:`harmonize` driven by a :class:`~sen2naip_xr.config.HarmonizeConfig` (and a fitted model)."""
+    """:func:`harmonize` driven by a :class:`~sen2naip_xr.config.HarmonizeConfig` (and a fitted model).
+
+    Parameters
+    ----------
+    image
+        NAIP reflectance ``(..., band, y, x)``.
+    cfg
+        The harmonization variant.
+    model
+        Gamma distributions (default: the published model).
+
+    Returns
+    -------
+    xarray.DataArray
+        As :func:`harmonize`.
+    """
     image = as_image(image, bands=4)
-    attrs = _chain(image, provenance("harmonize", **cfg.to_dict()))
+    attrs = chain_provenance(image, provenance("harmonize", **cfg.to_dict()))
     if cfg.method == "identity":
         out = image.copy(deep=False)  # shares the data: nothing is computed or copied
         out.attrs = {**image.attrs, **attrs}
@@ -170,8 +219,6 @@ def harmonize_with(image: xr.DataArray, cfg: HarmonizeConfig, *, model: Degradat
         return _lift.pointwise(_numpy.apply_gamma, image, op=f"harmonize-{cfg.label}", token=(cfg, gam.tolist()),
                                attrs=attrs, gamma=gam, quantize=cfg.quantize)
     if cfg.method == "unet":
-        from sen2naip_xr.harmonize._torch import require_torch
-
         require_torch()  # fail while building the graph, not inside a task
         path = _checkpoint(cfg.checkpoint) if cfg.checkpoint else str(weight_path("unet", cfg.weights))
         if cfg.at == "hr":

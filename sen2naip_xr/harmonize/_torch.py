@@ -20,6 +20,13 @@ TORCH_HINT = 'pip install "sen2naip-xr[torch]"  (CPU-only: pip install torch --i
 
 
 def require_torch() -> Any:
+    """The ``torch`` module, or :class:`~sen2naip_xr.MissingDependencyError` with the install command.
+
+    Returns
+    -------
+    module
+        ``torch``, imported on first use (the package never imports it at import time).
+    """
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - exercised by a test that hides torch
@@ -30,7 +37,19 @@ def require_torch() -> Any:
 
 
 def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``; other values are checked."""
+    """The torch device to run on: ``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``.
+
+    Parameters
+    ----------
+    device
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; a CUDA device without a visible GPU is an
+        :class:`~sen2naip_xr.InputError`.
+
+    Returns
+    -------
+    str
+        The device name for ``torch.device``.
+    """
     torch = require_torch()
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"

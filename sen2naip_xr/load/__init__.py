@@ -2,6 +2,10 @@
 
 Every ROI is one Dask chunk; its task signs hrefs when it runs, reads under the configured GDAL
 options, retries transient HTTP failures and records (rather than raises) an ROI that keeps failing.
+
+Seams: :class:`Signer` (how an href is signed) and :class:`Reader` (how a band is read onto an ROI grid)
+are documented protocols; every loader and builder takes ``signer=`` and ``reader=``, so tests and other
+deployments swap them without patching internals. :class:`RoiSpec` is the unit of work of a read task.
 """
 
 from sen2naip_xr.load._bands import NAIP_RASTER_BANDS, s2_offset, with_naip_bands
@@ -9,6 +13,7 @@ from sen2naip_xr.load._cloud import CloudModel, cloud_fraction, cloud_mask, scre
 from sen2naip_xr.load._config import DEFAULT_GDAL_ENV, SCL_BAD_CLASSES, CloudConfig, LoadConfig, RetryPolicy
 from sen2naip_xr.load._cube import (
     PairCubes,
+    RoiSpec,
     fetch_items,
     load_failures,
     load_naip,
@@ -31,6 +36,7 @@ __all__ = [
     "PairCubes",
     "PlanetaryComputerSigner",
     "Reader",
+    "RoiSpec",
     "RetryPolicy",
     "SCL_BAD_CLASSES",
     "Signer",

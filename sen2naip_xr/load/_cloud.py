@@ -39,6 +39,20 @@ def cloud_mask(
 
     ``model`` (with ``s2``, the reflectance cube of the same pairs) runs per image inside the Dask
     tasks; it sees float32 ``(band, y, x)`` reflectance and returns a ``(y, x)`` bool mask.
+
+    Parameters
+    ----------
+    scl
+        The SCL cube of :func:`load_scl` ``(roi, time, y, x)``.
+    config
+        Classes counted as unusable and the fraction allowed (:class:`~sen2naip_xr.CloudConfig`).
+    s2, model
+        An optional cloud model (a callable on S2 images) and the S2 cube it reads.
+
+    Returns
+    -------
+    xarray.DataArray
+        bool ``(roi, time, y, x)``, lazy.
     """
     cfg = config or CloudConfig()
     if not {"y", "x"} <= set(scl.dims) or "band" in scl.dims:
@@ -62,7 +76,22 @@ def cloud_fraction(
     s2: xr.DataArray | None = None,
     model: CloudModel | None = None,
 ) -> xr.DataArray:
-    """Fraction of unusable pixels per ROI and capture, ``(roi, time)`` float."""
+    """Fraction of unusable pixels per ROI and capture, ``(roi, time)`` float.
+
+    Parameters
+    ----------
+    scl
+        The SCL cube of :func:`load_scl` ``(roi, time, y, x)``.
+    config
+        Classes counted as unusable and the fraction allowed (:class:`~sen2naip_xr.CloudConfig`).
+    s2, model
+        An optional cloud model (a callable on S2 images) and the S2 cube it reads.
+
+    Returns
+    -------
+    xarray.DataArray
+        float ``(roi, time)``, lazy.
+    """
     return cloud_mask(scl, config=config, s2=s2, model=model).mean(("y", "x")).rename("cloud_fraction")
 
 
@@ -76,6 +105,20 @@ def screen_clouds(
     """True where an ROI capture passes: unusable fraction <= ``config.max_fraction``.
 
     Empty ``time`` slots (no item) read as SCL 0 (no data) and fail.
+
+    Parameters
+    ----------
+    scl
+        The SCL cube of :func:`load_scl` ``(roi, time, y, x)``.
+    config
+        Classes counted as unusable and the fraction allowed (:class:`~sen2naip_xr.CloudConfig`).
+    s2, model
+        An optional cloud model (a callable on S2 images) and the S2 cube it reads.
+
+    Returns
+    -------
+    xarray.DataArray
+        bool ``(roi, time)``, lazy: True where the capture is usable.
     """
     cfg = config or CloudConfig()
     return (cloud_fraction(scl, config=cfg, s2=s2, model=model) <= cfg.max_fraction).rename("clear")

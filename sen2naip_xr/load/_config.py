@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from sen2naip_xr.config import ConfigBase
 from sen2naip_xr.errors import InputError
 
 #: GDAL settings every read runs under (on every Dask worker: they travel inside the tasks).
@@ -27,7 +28,7 @@ SCL_BAD_CLASSES: tuple[int, ...] = (0, 1, 3, 8, 9, 10)
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(ConfigBase):
     """How a failing asset read is retried before its ROI is marked failed."""
 
     max_attempts: int = 4
@@ -53,12 +54,10 @@ class RetryPolicy:
         """Seconds to sleep after failed attempt number ``attempt`` (1-based)."""
         return min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
 
-    def __dask_tokenize__(self) -> tuple:
-        return (type(self).__name__, *astuple(self))
 
 
 @dataclass(frozen=True)
-class LoadConfig:
+class LoadConfig(ConfigBase):
     """How ROI cubes are read."""
 
     use_overviews: bool = True
@@ -105,12 +104,6 @@ class LoadConfig:
                 return new + href[len(old):]
         return href
 
-    def __dask_tokenize__(self) -> tuple:
-        return (
-            type(self).__name__, self.use_overviews, self.naip_resampling, self.s2_resampling,
-            self.naip_asset, self.scl_asset, self.retry.__dask_tokenize__(),
-            tuple(sorted(self.gdal_env.items())), self.href_rewrite,
-        )
 
     def __reduce__(self):  # MappingProxyType does not pickle: rebuild from a dict
         return (_rebuild_load_config, (self.use_overviews, self.naip_resampling, self.s2_resampling,
@@ -123,7 +116,7 @@ def _rebuild_load_config(*args) -> LoadConfig:
 
 
 @dataclass(frozen=True)
-class CloudConfig:
+class CloudConfig(ConfigBase):
     """Cloud screening of S2 ROIs from the Scene Classification layer (and an optional model)."""
 
     bad_classes: tuple[int, ...] = SCL_BAD_CLASSES
@@ -139,5 +132,3 @@ class CloudConfig:
         if bad:
             raise InputError(f"bad_classes={self.bad_classes!r} holds {bad}, not SCL classes 0-11")
 
-    def __dask_tokenize__(self) -> tuple:
-        return (type(self).__name__, *astuple(self))

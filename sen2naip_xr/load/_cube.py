@@ -8,7 +8,7 @@ record (coordinate ``load_error``) instead of failing the whole computation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -25,10 +25,11 @@ from sen2naip_xr._safe import install_log_redaction, redact
 from sen2naip_xr.errors import AssetReadError, InputError, LoadError
 from sen2naip_xr.load._bands import s2_offset, with_naip_bands
 from sen2naip_xr.load._config import LoadConfig
-from sen2naip_xr.load._reader import OdcReader, read_asset
-from sen2naip_xr.load._signing import PlanetaryComputerSigner
+from sen2naip_xr.load._reader import OdcReader, Reader, read_asset
+from sen2naip_xr.load._signing import PlanetaryComputerSigner, Signer
 
-__all__ = ["load_naip", "load_s2", "load_scl", "load_pairs", "PairCubes", "load_failures", "select_roi", "fetch_items"]
+__all__ = ["load_naip", "load_s2", "load_scl", "load_pairs", "PairCubes", "load_failures", "select_roi", "fetch_items",
+           "RoiSpec"]
 
 What = Literal["naip", "s2", "scl"]
 _ERR_SEP = " | "
@@ -45,6 +46,33 @@ class _Slot:
 
     def __dask_tokenize__(self) -> tuple:
         return (self.item_id, self.hrefs, self.offset)
+
+
+@dataclass(frozen=True)
+class RoiSpec:
+    """One ROI to read: its grid and the item read at each time step.
+
+    The unit of work of the loaders: one Dask task reads one ``RoiSpec`` (all its time steps).
+    """
+
+    roi_id: str
+    """The ROI's id (``roi_id`` column of the pairs table)."""
+    epsg: int
+    """EPSG code of the ROI's UTM grid."""
+    x_min: float
+    """Western edge of the grid (metres)."""
+    y_max: float
+    """Northern edge of the grid (metres)."""
+    size: int
+    """Side of the ROI in HR pixels (484 cross-sensor, 1100 synthetic)."""
+    res: float
+    """HR pixel size (metres)."""
+    slots: tuple[_Slot | None, ...]
+    """The item read at each time step (None: no item, NaN pixels)."""
+
+    def __dask_tokenize__(self) -> tuple:
+        return ("RoiSpec", self.roi_id, self.epsg, self.x_min, self.y_max, self.size, self.res,
+                tuple(None if s is None else s.__dask_tokenize__() for s in self.slots))
 
 
 def _odc_sources(items: list[pystac.Item], assets: tuple[str, ...]) -> list[dict[str, str]]:
@@ -102,11 +130,11 @@ class _Plan:
         return (self.what, self.config.__dask_tokenize__(), tokenize(self.signer), tokenize(self.reader), self.n_time)
 
 
-def _geobox(spec: tuple, what: str) -> Any:
+def _geobox(spec: RoiSpec, what: str) -> Any:
     from affine import Affine
     from odc.geo.geobox import GeoBox
 
-    _, epsg, x_min, y_max, size, res, _ = spec
+    epsg, x_min, y_max, size, res = spec.epsg, spec.x_min, spec.y_max, spec.size, spec.res
     if what != "naip":
         size, res = size // FACTOR, LR_RES
     return GeoBox((size, size), Affine(res, 0.0, x_min, 0.0, -res, y_max), f"EPSG:{epsg}")
@@ -117,11 +145,11 @@ def _block_shape(spec_size: int, what: str, n_time: int) -> tuple[int, ...]:
     return (n_time, n, n) if what == "scl" else (n_time, len(BANDS), n, n)
 
 
-def _read_roi(spec: tuple, plan: _Plan) -> tuple[np.ndarray, str]:
+def _read_roi(spec: RoiSpec, plan: _Plan) -> tuple[np.ndarray, str]:
     import rasterio
 
     install_log_redaction()  # odc-stac and GDAL log the signed URLs they fail on (idempotent, cheap)
-    roi_id, _, _, _, size, _, slots = spec
+    size, slots = spec.size, spec.slots
     cfg = plan.config
     what = plan.what
     dtype = "uint8" if what == "scl" else "float32"
@@ -210,7 +238,7 @@ def _resolve_items(items: Any, pairs: pd.DataFrame, id_col: str, collection: str
             "items=None and catalog=None: the loader needs the STAC items of the table; pass "
             "items= (Candidates.items or a list of pystac.Item) or catalog= (a URL or pystac_client.Client)"
         )
-    from sen2naip_xr.catalog._search import open_catalog
+    from sen2naip_xr.catalog import open_catalog
 
     client = open_catalog(catalog) if isinstance(catalog, str) else catalog
     return fetch_items(pairs[id_col].tolist(), collection, client)
@@ -243,13 +271,14 @@ def _build(
                 raise LoadError(f"item {item_id!r} of ROI {roi_id!r} is not among the items passed; pass all items of the table")
     ids = list(dict.fromkeys(table[id_col])) if len(table) else []
     slot_cache = dict(zip(ids, _slots([lookup[i] for i in ids], what, cfg), strict=True))
-    specs = []
+    specs: list[RoiSpec] = []
     for roi_id, g in zip(order, groups, strict=True):
         slots: list[_Slot | None] = [slot_cache[item_id] for item_id in g[id_col]]
         slots += [None] * (n_time - len(slots))
         r = g.iloc[0]
-        specs.append((roi_id, int(r["epsg"]), float(r["x_min"]), float(r["y_max"]), int(r["size"]), float(r["res"]), tuple(slots)))
-    sizes = {int(s[4]) for s in specs}
+        specs.append(RoiSpec(roi_id, int(r["epsg"]), float(r["x_min"]), float(r["y_max"]), int(r["size"]),
+                             float(r["res"]), tuple(slots)))
+    sizes = {s.size for s in specs}
     if len(sizes) > 1:
         raise InputError(f"pairs mixes ROI sizes {sorted(sizes)}; load cross-sensor and synthetic ROIs separately")
     size = sizes.pop() if sizes else 0
@@ -273,22 +302,22 @@ def _build(
 
 def _wrap(what, data, errors, specs, groups, n_time, cfg, table) -> xr.DataArray:
     n = data.shape[-1]
-    res = LR_RES if what != "naip" else (specs[0][5] if specs else 2.5)
+    res = LR_RES if what != "naip" else (specs[0].res if specs else 2.5)
     dims = ("roi", "time", "y", "x") if what == "scl" else ("roi", "time", "band", "y", "x")
     dt = np.full((len(specs), n_time), np.datetime64("NaT", "ns"))
     ids = np.full((len(specs), n_time), "", dtype=object)
     for i, spec in enumerate(specs):
-        for t, slot in enumerate(spec[6]):
+        for t, slot in enumerate(spec.slots):
             if slot is not None:
                 dt[i, t], ids[i, t] = slot.datetime, slot.item_id
     coords: dict[str, Any] = {
-        "roi": [s[0] for s in specs],
+        "roi": [s.roi_id for s in specs],
         "time": np.arange(n_time),
         "datetime": (("roi", "time"), dt),
         "item_id": (("roi", "time"), ids),
-        "epsg": ("roi", np.array([s[1] for s in specs], dtype="int64")),
-        "easting": (("roi", "x"), np.array([s[2] + res * (np.arange(n) + 0.5) for s in specs]).reshape(len(specs), n)),
-        "northing": (("roi", "y"), np.array([s[3] - res * (np.arange(n) + 0.5) for s in specs]).reshape(len(specs), n)),
+        "epsg": ("roi", np.array([s.epsg for s in specs], dtype="int64")),
+        "easting": (("roi", "x"), np.array([s.x_min + res * (np.arange(n) + 0.5) for s in specs]).reshape(len(specs), n)),
+        "northing": (("roi", "y"), np.array([s.y_max - res * (np.arange(n) + 0.5) for s in specs]).reshape(len(specs), n)),
         "load_error": ("roi", errors),
     }
     if what != "scl":
@@ -298,7 +327,7 @@ def _wrap(what, data, errors, specs, groups, n_time, cfg, table) -> xr.DataArray
         for i, g in enumerate(groups):
             roles[i, : len(g)] = g["role"].to_numpy()
         coords["role"] = (("roi", "time"), roles)
-    from sen2naip_xr.ops import provenance
+    from sen2naip_xr._provenance import provenance
 
     resampling = cfg.naip_resampling if what == "naip" else cfg.s2_resampling if what == "s2" else "nearest"
     attrs = {
@@ -324,8 +353,8 @@ def load_naip(
     catalog: Any = None,
     collection: str = "naip",
     config: LoadConfig | None = None,
-    signer: Callable[..., str] | None = None,
-    reader: Callable[..., np.ndarray] | None = None,
+    signer: Signer | None = None,
+    reader: Reader | None = None,
 ) -> xr.DataArray:
     """NAIP of every row of ``pairs`` on its ROI's 2.5 m grid, lazily, one Dask chunk per ROI.
 
@@ -340,6 +369,26 @@ def load_naip(
     :class:`~sen2naip_xr.catalog.Candidates`, or fetched by id from ``catalog``). ``signer`` and
     ``reader`` are the seams for signing and reading (defaults: Planetary Computer SAS, odc-stac's
     rasterio reader).
+
+    Parameters
+    ----------
+    pairs
+        A pairs table (``search_pairs(...).pairs``, ``pair_*``) or the :class:`~sen2naip_xr.Candidates`.
+    items
+        The STAC items by id (a mapping or a list); default: the Candidates' items, or fetched from ``catalog``.
+    catalog
+        A STAC API URL or ``pystac_client.Client`` to fetch the items from.
+    config
+        How to read (:class:`~sen2naip_xr.LoadConfig`).
+    signer, reader
+        The IO seams (:class:`~sen2naip_xr.load.Signer`, :class:`~sen2naip_xr.load.Reader`).
+    collection
+        NAIP collection id.
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 ``(roi, time, band, y, x)``, lazy.
     """
     return _build("naip", pairs, items=items, catalog=catalog, collection=collection, config=config,
                   signer=signer, reader=reader)
@@ -352,13 +401,33 @@ def load_s2(
     catalog: Any = None,
     collection: str = "sentinel-2-l2a",
     config: LoadConfig | None = None,
-    signer: Callable[..., str] | None = None,
-    reader: Callable[..., np.ndarray] | None = None,
+    signer: Signer | None = None,
+    reader: Reader | None = None,
 ) -> xr.DataArray:
     """Sentinel-2 B04,B03,B02,B08 (as R,G,B,NIR) of every row on its ROI's 10 m grid, lazily.
 
     Reflectance = (DN + offset) / 10000 with offset -1000 when ``s2:processing_baseline`` >= 04.00;
     DN 0 (no data) becomes NaN. Same layout and arguments as :func:`load_naip`.
+
+    Parameters
+    ----------
+    pairs
+        A pairs table (``search_pairs(...).pairs``, ``pair_*``) or the :class:`~sen2naip_xr.Candidates`.
+    items
+        The STAC items by id (a mapping or a list); default: the Candidates' items, or fetched from ``catalog``.
+    catalog
+        A STAC API URL or ``pystac_client.Client`` to fetch the items from.
+    config
+        How to read (:class:`~sen2naip_xr.LoadConfig`).
+    signer, reader
+        The IO seams (:class:`~sen2naip_xr.load.Signer`, :class:`~sen2naip_xr.load.Reader`).
+    collection
+        Sentinel-2 L2A collection id.
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 ``(roi, time, band, y, x)`` reflectance, lazy.
     """
     return _build("s2", pairs, items=items, catalog=catalog, collection=collection, config=config,
                   signer=signer, reader=reader)
@@ -371,10 +440,31 @@ def load_scl(
     catalog: Any = None,
     collection: str = "sentinel-2-l2a",
     config: LoadConfig | None = None,
-    signer: Callable[..., str] | None = None,
-    reader: Callable[..., np.ndarray] | None = None,
+    signer: Signer | None = None,
+    reader: Reader | None = None,
 ) -> xr.DataArray:
-    """The Scene Classification layer (20 m, nearest) on each ROI's 10 m grid: uint8 ``(roi, time, y, x)``."""
+    """The Scene Classification layer (20 m, nearest) on each ROI's 10 m grid: uint8 ``(roi, time, y, x)``.
+
+    Parameters
+    ----------
+    pairs
+        A pairs table (``search_pairs(...).pairs``, ``pair_*``) or the :class:`~sen2naip_xr.Candidates`.
+    items
+        The STAC items by id (a mapping or a list); default: the Candidates' items, or fetched from ``catalog``.
+    catalog
+        A STAC API URL or ``pystac_client.Client`` to fetch the items from.
+    config
+        How to read (:class:`~sen2naip_xr.LoadConfig`).
+    signer, reader
+        The IO seams (:class:`~sen2naip_xr.load.Signer`, :class:`~sen2naip_xr.load.Reader`).
+    collection
+        Sentinel-2 L2A collection id.
+
+    Returns
+    -------
+    xarray.DataArray
+        uint8 ``(roi, time, y, x)``, lazy.
+    """
     return _build("scl", pairs, items=items, catalog=catalog, collection=collection, config=config,
                   signer=signer, reader=reader)
 
@@ -395,8 +485,8 @@ def load_pairs(
     naip_collection: str = "naip",
     s2_collection: str = "sentinel-2-l2a",
     config: LoadConfig | None = None,
-    signer: Callable[..., str] | None = None,
-    reader: Callable[..., np.ndarray] | None = None,
+    signer: Signer | None = None,
+    reader: Reader | None = None,
 ) -> PairCubes:
     """NAIP (2.5 m), Sentinel-2 (10 m) and SCL (10 m) cubes of a cross-sensor pairs table.
 
@@ -408,6 +498,26 @@ def load_pairs(
         cubes = s2n.load_pairs(cands)                       # lazy; nothing read yet
         keep = s2n.screen_clouds(cubes.scl).compute()        # per ROI and pair
         hr, lr = cubes.naip.where(keep), cubes.s2.where(keep)
+
+    Parameters
+    ----------
+    pairs
+        A pairs table (``search_pairs(...).pairs``, ``pair_*``) or the :class:`~sen2naip_xr.Candidates`.
+    items
+        The STAC items by id (a mapping or a list); default: the Candidates' items, or fetched from ``catalog``.
+    catalog
+        A STAC API URL or ``pystac_client.Client`` to fetch the items from.
+    config
+        How to read (:class:`~sen2naip_xr.LoadConfig`).
+    signer, reader
+        The IO seams (:class:`~sen2naip_xr.load.Signer`, :class:`~sen2naip_xr.load.Reader`).
+    naip_collection, s2_collection
+        Collection ids.
+
+    Returns
+    -------
+    PairCubes
+        ``naip``, ``s2`` and ``scl`` cubes, lazy.
     """
     table = pairs.pairs if hasattr(pairs, "pairs") and not isinstance(pairs, pd.DataFrame) else pairs
     if isinstance(table, pd.DataFrame) and len(table) and "s2_id" not in table.columns:
@@ -425,6 +535,16 @@ def load_failures(*arrays: xr.DataArray) -> pd.DataFrame:
 
     ``stage`` is ``<cube>:<step>``, e.g. ``naip:read`` or ``s2:sign``. Lazy ``load_error``
     coordinates are computed here (which reads the ROIs: compute the cubes first to read once).
+
+    Parameters
+    ----------
+    *arrays
+        Cubes from the loaders (their ``load_error`` coordinate is read, computing it if lazy).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``roi_id``, ``stage``, ``reason``: one row per ROI whose read failed.
     """
     rows = []
     for da in arrays:
@@ -439,7 +559,20 @@ def load_failures(*arrays: xr.DataArray) -> pd.DataFrame:
 
 
 def select_roi(da: xr.DataArray, roi: str | int) -> xr.DataArray:
-    """One ROI of a cube as a georeferenced image: ``x``/``y`` in metres and the CRS set (rioxarray)."""
+    """One ROI of a cube as a georeferenced image: ``x``/``y`` in metres and the CRS set (rioxarray).
+
+    Parameters
+    ----------
+    da
+        A cube from the loaders.
+    roi
+        The ROI's id or position.
+
+    Returns
+    -------
+    xarray.DataArray
+        The ROI's image with ``x``/``y`` coordinates in metres and its CRS.
+    """
     import rioxarray  # noqa: F401  (registers .rio)
 
     one = da.sel(roi=roi) if isinstance(roi, str) else da.isel(roi=roi)

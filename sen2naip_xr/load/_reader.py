@@ -32,6 +32,38 @@ __all__ = ["Reader", "OdcReader", "read_asset", "classify_error"]
 
 @runtime_checkable
 class Reader(Protocol):
+    """The seam through which the loaders read pixels: one band of one asset onto one ROI grid.
+
+    The default is :class:`OdcReader` (rasterio, overview-aware, aligned windows). Pass any callable with
+    this signature as ``reader=`` to :func:`~sen2naip_xr.load_naip` / ``load_s2`` / ``load_scl`` /
+    ``load_pairs`` (or to the builders) to read from elsewhere, cache, count or fake reads in tests. It
+    must be picklable (it travels to Dask workers) and should raise
+    :class:`~sen2naip_xr.errors.AssetReadError` for a failed read (other exceptions are classified by
+    :func:`classify_error`); the loaders retry it per :class:`~sen2naip_xr.RetryPolicy`.
+
+    Parameters
+    ----------
+    url
+        The signed href of the asset (``file://`` or a path for local files).
+    band
+        1-based band index in the file (0: every band, NAIP's 4-band COG).
+    geobox
+        The ROI's ``odc.geo.geobox.GeoBox`` (CRS, transform, shape) to read onto.
+    resampling
+        ``"average"``, ``"bilinear"``, ``"cubic"`` or ``"nearest"``.
+    use_overviews
+        Read from the COG overview nearest to (not coarser than) the grid's resolution.
+    dtype
+        dtype of the returned array.
+    fill
+        Value of pixels outside the asset.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(y, x)`` (one band) or ``(band, y, x)`` (``band=0``) on ``geobox``.
+    """
+
     def __call__(
         self,
         url: str,

@@ -20,6 +20,26 @@ _BLOB = ".blob.core.windows.net"
 
 @runtime_checkable
 class Signer(Protocol):
+    """The seam through which the loaders sign asset hrefs before reading them.
+
+    The default is :class:`PlanetaryComputerSigner` (SAS tokens for Azure blob hrefs); :class:`NoSigner`
+    leaves hrefs as they are. Pass any picklable callable with this signature as ``signer=`` to the
+    loaders or the builders. Raise :class:`~sen2naip_xr.errors.SigningError` when an href cannot be
+    signed.
+
+    Parameters
+    ----------
+    href
+        The asset href from the STAC item (a stale SAS query string may be present; see :func:`strip_sas`).
+    refresh
+        True when a read with the previously signed href failed: get a fresh token instead of a cached one.
+
+    Returns
+    -------
+    str
+        The href to read.
+    """
+
     def __call__(self, href: str, *, refresh: bool = False) -> str: ...
 
 

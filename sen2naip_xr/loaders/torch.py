@@ -5,7 +5,9 @@ The paper trains super-resolution networks on five configurations of the synthet
 * ``raw``: LR = NAIP bilinear-downsampled with antialias, no harmonization, no noise; HR = NAIP.
 * ``statistical`` / ``variational`` / ``deterministic``: NAIP histogram-matched to the stored 120-bin
   histograms of a gamma (statistical), VAE (variational) or U-Net (deterministic) harmonizer; LR = that
-  image blurred, downsampled and with real noise; HR = the harmonized NAIP.
+  image through the degradation chain (:func:`sen2naip_xr.ops.kernels.degrade_lr`: blur, downsample, noise)
+  of the model the store was built with (recorded in the synthetic part's ``config`` attrs), or of
+  ``model=``; HR = the harmonized NAIP.
 * ``all``: one of the four above, drawn per sample.
 
 The cross-sensor part gives its real pairs (LR = Sentinel-2, HR = NAIP_h). Every random choice (method,
@@ -17,12 +19,14 @@ store itself, lazily, and reads only the ROI it needs.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from sen2naip_xr import _rng
-from sen2naip_xr.errors import InputError, MissingDependencyError
+from sen2naip_xr.config import DegradationModel, NoiseConfig
+from sen2naip_xr.errors import InputError, MissingDependencyError, Sen2NaipError
 
 try:
     import torch
@@ -36,7 +40,6 @@ __all__ = ["SRDataset", "CONFIGURATIONS"]
 
 CONFIGURATIONS: tuple[str, ...] = ("raw", "statistical", "variational", "deterministic", "all")
 _FAMILY = {"statistical": "gamma", "variational": "vae", "deterministic": "unet"}
-_BIN_VALUES = (np.arange(120, dtype=np.float32) + np.float32(0.5)) / np.float32(120)
 
 
 class SRDataset(Dataset):
@@ -58,19 +61,33 @@ class SRDataset(Dataset):
         Seed of every random choice.
     noise
         LR noise of the synthetic configurations (``"real"``, ``"gaussian"`` or ``"none"``).
+    noise_sigma
+        Relative sd of the ``"gaussian"`` noise (x band RMS).
+    model
+        The degradation model (blur sigmas, noise matrix) of the synthetic configurations: a
+        :class:`~sen2naip_xr.DegradationModel` or the path of its JSON. Default: the model the store records
+        (the one its build used; the published model for a store that records none).
+
     storage_options
         Options/credentials of the store's location (otherwise the storage client's environment variables).
     tag
         Read the version tagged ``tag`` (a fixed training set).
+    Attributes
+    ----------
+    model : DegradationModel
+        The model the LR images are made with.
+    samples : list of (str, str)
+        (ROI name, role) of each sample.
     """
 
     def __init__(self, store: Any, *, part: Literal["synthetic", "cross-sensor"] = "synthetic",
                  configuration: str = "all", split: str | None = "train", patch: int | None = None,
-                 seed: int = 0, noise: str = "real", storage_options: dict | None = None,
+                 seed: int = 0, noise: str = "real", noise_sigma: float = 0.012,
+                 model: DegradationModel | str | Path | None = None, storage_options: dict | None = None,
                  tag: str | None = None) -> None:
-        from sen2naip_xr.store._open import _existing
+        from sen2naip_xr.store import existing_store
 
-        st = _existing(store, storage_options, tag=tag)
+        st = existing_store(store, storage_options, tag=tag)
         self.store = st.url
         self.storage_options, self.tag = dict(storage_options or {}), tag
         self._snapshot = st.session().snapshot_id  # every worker reads the version listed here
@@ -84,7 +101,9 @@ class SRDataset(Dataset):
         if split not in ("train", "test", None):
             raise InputError(f"split={split!r} must be 'train', 'test' or None")
         self.part, self.configuration, self.split = part, configuration, split
-        self.patch, self.seed, self.noise, self.epoch = patch, int(seed), noise, 0
+        self.noise_config = NoiseConfig(model=noise, sigma=noise_sigma, seed=seed)  # type: ignore[arg-type]
+        self.patch, self.seed, self.noise, self.epoch = patch, int(seed), self.noise_config.model, 0
+        self.model = recorded_model(st) if model is None else DegradationModel.coerce(model)
         samples: list[tuple[str, str]] = []
         for name, entry in st.index(part).items():  # the ROI index: no listing of groups
             if entry.get("status") != "written" or (split is not None and entry.get("split") != split):
@@ -115,7 +134,7 @@ class SRDataset(Dataset):
         """The store, opened once per process (DataLoader workers open their own)."""
         import os
 
-        from sen2naip_xr.store._layout import DatasetStore
+        from sen2naip_xr.store import DatasetStore
 
         if self._opened is None or self._opened[0] != os.getpid():
             self._opened = (os.getpid(), DatasetStore(self.store, storage_options=self.storage_options,
@@ -161,23 +180,21 @@ class SRDataset(Dataset):
         return family[int(rng.integers(len(family)))]
 
     def _degrade(self, index: int, hr: np.ndarray, method: str, ds: Any) -> tuple[np.ndarray, np.ndarray]:
-        from sen2naip_xr.ops import _numpy as ops
+        from sen2naip_xr.harmonize.kernels import BIN_CENTRES
+        from sen2naip_xr.ops import kernels, noise_table
 
-        if method == "raw":
-            return hr, ops.blur_downsample(hr, (1.0,) * hr.shape[0], mode="raw")
+        if method == "raw":  # the paper's baseline: antialiased bilinear, no harmonization, no noise
+            return hr, kernels.degrade_lr(hr, (1.0,) * hr.shape[0], mode="raw", noise="none")
         hist = np.asarray(ds["hist"].sel(harmonizer=method).values, np.float64)
         harmonized = np.empty_like(hr)
         for b in range(hr.shape[0]):
             q = np.cumsum(hist[b]) / max(hist[b].sum(), 1)
             keep = np.diff(q, prepend=0.0) > 0
-            harmonized[b] = ops.match_band(hr[b], _BIN_VALUES[keep], q[keep])
-        lr = ops.blur_downsample(harmonized, (3.0, 2.9, 2.9, 3.4))
-        if self.noise == "real":
-            from sen2naip_xr.harmonize.weights import noise_matrix
-
-            lr = lr + ops.real_noise(lr, ops.noise_cdf_table(noise_matrix()), key=self._key(index, "noise"))
-        elif self.noise == "gaussian":
-            lr = lr + ops.gaussian_noise(lr, ops.band_rms(lr), sigma=0.012, key=self._key(index, "noise"))
+            harmonized[b] = kernels.match_band(hr[b], BIN_CENTRES[keep], q[keep])
+        noise = self.noise_config
+        lr = kernels.degrade_lr(harmonized, self.model.sigma, noise=noise.model, noise_sigma=noise.sigma,
+                                table=noise_table(self.model) if noise.model == "real" else None,
+                                key=self._key(index, "noise"))
         return harmonized, lr.astype(np.float32)
 
     def _crop(self, index: int, hr: np.ndarray, lr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -195,4 +212,28 @@ class SRDataset(Dataset):
     def _sample(lr: np.ndarray, hr: np.ndarray, name: str, method: str) -> dict[str, Any]:
         return {"lr": torch.from_numpy(np.ascontiguousarray(lr, np.float32)),
                 "hr": torch.from_numpy(np.ascontiguousarray(hr, np.float32)), "roi": name, "method": method}
+
+
+def recorded_model(store: Any) -> DegradationModel:
+    """The degradation model a store's synthetic part was built with (its ``config`` attrs record it).
+
+    Parameters
+    ----------
+    store
+        A :class:`~sen2naip_xr.DatasetStore`.
+
+    Returns
+    -------
+    DegradationModel
+        The recorded model, validated; the published model when the store records none (built before
+        models were recorded, or with no synthetic part).
+    """
+    try:
+        config = store.attrs("synthetic").get("config") or {}
+    except Sen2NaipError:
+        return DegradationModel()
+    recorded = config.get("model") if isinstance(config, dict) else None
+    if recorded is None:
+        return DegradationModel()
+    return DegradationModel.coerce(recorded, arg=f"the model recorded in {store.url!r}")
 

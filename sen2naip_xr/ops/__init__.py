@@ -14,40 +14,15 @@ import numpy as np
 import rioxarray  # noqa: F401  (registers .rio)
 import xarray as xr
 
-from sen2naip_xr import _lift, _rng
-from sen2naip_xr._const import PROVENANCE_ATTR
+from sen2naip_xr import _lift
+from sen2naip_xr._provenance import chain_provenance, provenance
 from sen2naip_xr._validate import as_image
-from sen2naip_xr.config import SEN2NAIP_SIGMA, BlurConfig, NoiseConfig
+from sen2naip_xr.config import SEN2NAIP_SIGMA, BlurConfig, DegradationModel, NoiseConfig
 from sen2naip_xr.errors import InputError
 from sen2naip_xr.ops import _numpy
 
-__all__ = ["histogram_match", "blank_mask", "is_blank", "blur_downsample", "add_noise", "provenance"]
-
-
-def provenance(operator: str, **params: Any) -> dict[str, str]:
-    """Attrs recording which operator made an array, with its parameters and the package version."""
-    from sen2naip_xr import __version__
-    from sen2naip_xr._safe import dumps_strict
-
-    return {PROVENANCE_ATTR: dumps_strict({"operator": operator, "version": __version__, **params}, sort_keys=True)}
-
-
-def _chain(da: xr.DataArray, new: dict[str, str]) -> dict[str, str]:
-    """Append a provenance record to the ones already on ``da`` (a JSON list, oldest first)."""
-    import json
-
-    from sen2naip_xr._safe import dumps_strict
-
-    old = da.attrs.get(PROVENANCE_ATTR)
-    records = []
-    if old:
-        try:
-            parsed = json.loads(old)
-        except (TypeError, ValueError):  # written by something else: kept, as text
-            parsed = {"note": str(old)}
-        records = parsed if isinstance(parsed, list) else [parsed]
-    records.append(json.loads(new[PROVENANCE_ATTR]))
-    return {PROVENANCE_ATTR: dumps_strict(records, sort_keys=True)}
+__all__ = ["histogram_match", "blank_mask", "is_blank", "blur_downsample", "add_noise", "degrade_lr", "noise_table",
+           "provenance", "chain_provenance"]
 
 
 def histogram_match(image: xr.DataArray, reference: xr.DataArray) -> xr.DataArray:
@@ -63,6 +38,11 @@ def histogram_match(image: xr.DataArray, reference: xr.DataArray) -> xr.DataArra
     ----------
     image, reference
         DataArrays with dims ``(..., band, y, x)`` and the same number of bands.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``image`` matched band by band, same dims, coordinates and chunks; lazy for dask inputs.
     """
     image = as_image(image)
     reference = as_image(reference, arg="reference")
@@ -72,7 +52,7 @@ def histogram_match(image: xr.DataArray, reference: xr.DataArray) -> xr.DataArra
             "pass a reference with the same bands (e.g. reference.sel(band=image.band))"
         )
     return _lift.per_image(_numpy.histogram_match, image, reference, op="histogram-match",
-                           token=("histogram_match",), attrs=_chain(image, provenance("histogram_match")))
+                           token=("histogram_match",), attrs=chain_provenance(image, provenance("histogram_match")))
 
 
 def blank_mask(image: xr.DataArray, window: int = 19) -> xr.DataArray:
@@ -80,6 +60,18 @@ def blank_mask(image: xr.DataArray, window: int = 19) -> xr.DataArray:
 
     Zero variance is tested exactly (max == min); NaN counts as blank. The window is truncated at image
     borders. SEN2NAIP uses 19x19 to reject NAIP scenes with nodata fill or saturated blocks.
+
+    Parameters
+    ----------
+    image
+        Reflectance ``(..., band, y, x)``.
+    window
+        Side of the square window, a positive odd number of pixels (SEN2NAIP: 19).
+
+    Returns
+    -------
+    xarray.DataArray
+        bool ``(..., y, x)``, True where the window around the pixel is blank.
     """
     image = as_image(image)
     if int(window) != window or window < 1 or window % 2 == 0:
@@ -116,6 +108,20 @@ def is_blank(image: xr.DataArray, window: int = 19, *, max_fraction: float = 0.0
     """True for each image (leading dims) whose blank fraction (see :func:`blank_mask`) exceeds ``max_fraction``.
 
     The default 0.0 rejects an image with any 19x19 constant patch, as SEN2NAIP's blank check does.
+
+    Parameters
+    ----------
+    image
+        Reflectance ``(..., band, y, x)``.
+    window
+        Window of :func:`blank_mask`.
+    max_fraction
+        Largest blank fraction an image may have, in [0, 1).
+
+    Returns
+    -------
+    xarray.DataArray
+        bool ``(...)``: True for each image to reject.
     """
     if not (0.0 <= max_fraction < 1.0):
         raise InputError(f"max_fraction={max_fraction!r} must lie in [0, 1), e.g. 0.0 (reject any blank patch)")
@@ -147,6 +153,22 @@ def blur_downsample(
     Dask inputs keep their chunking: HR chunks are aligned to multiples of 4, a halo of 8 pixels is shared
     between neighbours, and LR chunks are the HR chunks / 4. ``y``/``x`` coordinates become the LR pixel
     centres; other coordinates and attrs (e.g. rioxarray CRS) are carried.
+
+    Parameters
+    ----------
+    image
+        Reflectance ``(..., band, y, x)``, y/x divisible by ``factor``, one sigma per band.
+    sigma
+        Gaussian sigma per band, in HR pixels (>= 0.01; ignored by ``mode="raw"``).
+    factor
+        Downsampling factor; SEN2NAIP uses 4 (2.5 m -> 10 m).
+    mode
+        ``"sen2naip"`` or ``"raw"`` (see above).
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 ``(..., band, y / factor, x / factor)``.
     """
     cfg = BlurConfig(sigma=sigma, factor=factor, mode=mode)  # type: ignore[arg-type]  # validated there
     image = as_image(image, min_size=8, divisible=cfg.factor)
@@ -157,7 +179,7 @@ def blur_downsample(
         )
     out = _lift.downsample(_downsample_kernel, image, factor=cfg.factor, op=f"blur-downsample-{cfg.mode}",
                            token=cfg, band_params=list(cfg.sigma), mode=cfg.mode,
-                           attrs=_chain(image, provenance("blur_downsample", **cfg.to_dict())))
+                           attrs=chain_provenance(image, provenance("blur_downsample", **cfg.to_dict())))
     return _fix_transform(out, image, cfg.factor)
 
 
@@ -199,17 +221,35 @@ def add_noise(
     same bytes whatever the chunking or scheduler; pass a different ``stream`` (e.g. the method label) for
     independent noise on several variants. ``matrix`` replaces the published 101x101 matrix (e.g. a fitted
     one, :class:`~sen2naip_xr.config.DegradationModel`).
+
+    Parameters
+    ----------
+    lr
+        LR reflectance ``(..., band, y, x)``.
+    model
+        ``"real"``, ``"gaussian"`` or ``"none"`` (returns ``lr`` unchanged).
+    seed, stream
+        The noise stream: noise derives from (seed, model, stream, position).
+    sigma
+        Relative sd of the Gaussian model (x band RMS), finite and >= 0.
+    weights
+        Folder of the published model files (see :func:`sen2naip_xr.weight_path`).
+    matrix
+        A 101x101 reflectance-to-noise matrix replacing the published one.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``lr`` plus noise, float32, same dims and chunks.
     """
     cfg = NoiseConfig(model=model, sigma=sigma, seed=seed)
     lr = as_image(lr, arg="lr")
     if cfg.model == "none":
         return lr
-    key = _rng.derive_key(cfg.seed, "noise", cfg.model, stream)
-    attrs = _chain(lr, provenance("add_noise", **cfg.to_dict(), stream=stream))
+    key = _numpy.noise_key(cfg.seed, cfg.model, stream)
+    attrs = chain_provenance(lr, provenance("add_noise", **cfg.to_dict(), stream=stream))
     if cfg.model == "real":
-        from sen2naip_xr.harmonize.weights import noise_matrix
-
-        table = _numpy.noise_cdf_table(noise_matrix(weights) if matrix is None else np.asarray(matrix, np.float64))
+        table = noise_table(matrix, weights=weights)
 
         def real(block, *, offset, global_shape):
             return block + _numpy.real_noise(block, table, key=key, offset=offset, global_shape=global_shape)
@@ -223,3 +263,98 @@ def add_noise(
 
     return _lift.positional(gaussian, lr, op="noise-gaussian", token=(cfg, stream, key), whole_images=True,
                             attrs=attrs)
+
+
+def _table(matrix: tuple | None, weights: str | None) -> tuple[np.ndarray, np.ndarray]:
+    from sen2naip_xr.weights import noise_matrix
+
+    return _numpy.noise_cdf_table(noise_matrix(weights) if matrix is None else np.asarray(matrix, np.float64))
+
+
+_TABLES: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def noise_table(model: DegradationModel | Any = None, *, weights: str | os.PathLike | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse-CDF tables of a reflectance-to-noise matrix (cached per matrix).
+
+    Parameters
+    ----------
+    model
+        A :class:`~sen2naip_xr.DegradationModel` (its ``noise_matrix``; None in it means the published
+        one), a 101x101 matrix, or None for the published ``model_noise.pt``.
+    weights
+        Folder of the published model files (see :func:`sen2naip_xr.weight_path`).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        What :func:`sen2naip_xr.ops._numpy.noise_cdf_table` returns, for the ``table=`` of the chain kernel.
+    """
+    matrix = model.noise_matrix if isinstance(model, DegradationModel) else model
+    if matrix is not None and not isinstance(matrix, tuple):
+        matrix = tuple(tuple(float(v) for v in row) for row in np.asarray(matrix, np.float64))
+    key = (matrix, None if weights is None else str(weights))
+    if key not in _TABLES:
+        if len(_TABLES) > 16:
+            _TABLES.clear()
+        _TABLES[key] = _table(*key)
+    return _TABLES[key]
+
+
+def _chain_kernel(block, params, *, factor, mode, noise, noise_sigma, table, key, **place):
+    return _numpy.degrade_lr(block, params, factor=factor, mode=mode, noise=noise, noise_sigma=noise_sigma,
+                             table=table, key=key, **place)
+
+
+def degrade_lr(
+    hr: xr.DataArray,
+    blur: BlurConfig | None = None,
+    noise: NoiseConfig | None = None,
+    *,
+    stream: str = "",
+    model: DegradationModel | None = None,
+    weights: str | os.PathLike | None = None,
+) -> xr.DataArray:
+    """Harmonized HR (2.5 m) -> LR (10 m): blur + bilinear downsample, then noise, in one kernel.
+
+    The xarray/Dask face of the one degradation chain (:func:`sen2naip_xr.ops._numpy.degrade_lr`), which
+    the synthetic builder and :class:`~sen2naip_xr.loaders.torch.SRDataset` run on numpy arrays. The result
+    equals ``add_noise(blur_downsample(hr, ...), ...)`` byte for byte, in one pass over the data.
+
+    Parameters
+    ----------
+    hr
+        Harmonized reflectance, dims ``(..., band, y, x)``, y/x divisible by 4.
+    blur
+        Sigmas, factor and mode (default: :class:`~sen2naip_xr.BlurConfig`, the published sigmas).
+    noise
+        Noise model, relative sd and seed (default: :class:`~sen2naip_xr.NoiseConfig`, real noise, seed 0).
+    stream
+        Noise stream label (e.g. the harmonizer's): noise derives from (seed, model, stream, position).
+    model
+        Its ``noise_matrix`` replaces the published one (``noise.model="real"``).
+    weights
+        Folder of the published model files.
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 ``(..., band, y / 4, x / 4)``, chunked like ``hr`` / 4, with LR pixel-centre coordinates and
+        the CRS carried.
+    """
+    blur = blur or BlurConfig()
+    noise = noise or NoiseConfig()
+    hr = as_image(hr, min_size=8, divisible=blur.factor)
+    if hr.sizes["band"] != len(blur.sigma):
+        raise InputError(f"image has {hr.sizes['band']} bands but sigma={blur.sigma} has {len(blur.sigma)}; pass "
+                         "one sigma per band")
+    table = noise_table(model, weights=weights) if noise.model == "real" else None
+    key = _numpy.noise_key(noise.seed, noise.model, stream)
+    attrs = chain_provenance(hr, provenance("degrade_lr", blur=blur.to_dict(), noise=noise.to_dict(), stream=stream))
+    out = _lift.downsample(_chain_kernel, hr, factor=blur.factor, op=f"degrade-lr-{blur.mode}-{noise.model}",
+                           token=(blur, noise, stream, key, None if table is None else table[0].tobytes()),
+                           band_params=list(blur.sigma), positional=True,
+                           whole_images=noise.model == "gaussian", attrs=attrs, mode=blur.mode, noise=noise.model,
+                           noise_sigma=noise.sigma, table=table, key=key)
+    return _fix_transform(out, hr, blur.factor)

@@ -44,7 +44,7 @@ def _levels8(flat: np.ndarray) -> np.ndarray | None:
     return ki
 
 
-def _distribution(
+def distribution(
     flat: np.ndarray, codes: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     """Distinct values and their counts of a 1-D array without NaN.
@@ -86,7 +86,7 @@ def match_band(source: np.ndarray, template_values: np.ndarray, template_quantil
             out = np.full(source.shape, np.nan, dtype=dtype)
             out.reshape(-1)[finite] = match_band(flat[finite], template_values, template_quantiles)
             return out
-    values, counts, coded = _distribution(flat, codes)
+    values, counts, coded = distribution(flat, codes)
     quantiles = np.cumsum(counts) / flat.size
     mapped = np.interp(quantiles, template_quantiles, template_values.astype(np.float64))
     if coded is not None:
@@ -107,7 +107,7 @@ def template_distribution(template: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     flat = template.reshape(-1)
     if flat.dtype.kind == "f":
         flat = flat[~np.isnan(flat)]
-    values, counts, _ = _distribution(flat)
+    values, counts, _ = distribution(flat)
     return values, np.cumsum(counts) / max(flat.size, 1)
 
 
@@ -423,3 +423,90 @@ def gaussian_noise(
     if lr.dtype.kind == "f":
         out[np.isnan(lr)] = np.nan
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# The degradation chain: harmonized HR -> LR (blur + downsample, then noise)
+# --------------------------------------------------------------------------------------------------
+
+
+def noise_key(seed: int, model: str, stream: str = "") -> int:
+    """Key of the noise stream of (``seed``, noise ``model``, ``stream``).
+
+    :func:`sen2naip_xr.add_noise`, :func:`sen2naip_xr.degrade` and the synthetic builder derive their
+    noise keys here, so the same (seed, model, stream) gives the same noise in all of them.
+
+    Parameters
+    ----------
+    seed
+        The user's seed.
+    model
+        The noise model (``"real"`` or ``"gaussian"``).
+    stream
+        A label separating independent streams (e.g. the harmonizer's).
+
+    Returns
+    -------
+    int
+        The 64-bit key of the counter-based generator (:mod:`sen2naip_xr._rng`).
+    """
+    return _rng.derive_key(int(seed), "noise", str(model), str(stream))
+
+
+def degrade_lr(
+    hr: np.ndarray,
+    sigma: Sequence[float],
+    *,
+    factor: int = 4,
+    mode: str = "sen2naip",
+    noise: str = "real",
+    noise_sigma: float = 0.012,
+    table: tuple[np.ndarray, np.ndarray] | None = None,
+    key: int = 0,
+    global_shape: tuple[int, int] | None = None,
+    in_offset: tuple[int, int] = (0, 0),
+    out_start: tuple[int, int] = (0, 0),
+    out_shape: tuple[int, int] | None = None,
+    lead_offset: Sequence[int] | None = None,
+    lr_global_shape: Sequence[int] | None = None,
+) -> np.ndarray:
+    """The SEN2NAIP degradation chain on harmonized HR ``(..., band, y, x)``: LR = blur_downsample + noise.
+
+    The one implementation of the chain: :func:`sen2naip_xr.degrade` lifts it onto xarray/Dask, the
+    synthetic builder runs it per image and :class:`sen2naip_xr.loaders.torch.SRDataset` per sample.
+
+    Parameters
+    ----------
+    hr
+        Harmonized HR reflectance (a block of a larger array when the placement arguments are given).
+    sigma, factor, mode
+        Blur + downsample, as in :func:`blur_downsample`.
+    noise, noise_sigma, table
+        ``"real"`` (sampled from ``table``, see :func:`noise_cdf_table`), ``"gaussian"`` (sd ``noise_sigma``
+        x band RMS; needs whole images) or ``"none"``.
+    key
+        Noise stream (:func:`noise_key`); the noise of a pixel depends on ``key`` and its LR position only.
+    global_shape, in_offset, out_start, out_shape
+        Placement of an HR block in its image, as in :func:`blur_downsample`.
+    lead_offset, lr_global_shape
+        Placement of the LR block in the full LR array: the offsets of the axes before (y, x) and the full
+        LR shape (default: the block is the whole array).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 LR ``(..., band, y // factor, x // factor)`` (or ``out_shape``).
+    """
+    lr = blur_downsample(hr, sigma, factor=factor, mode=mode, global_shape=global_shape, in_offset=in_offset,
+                         out_start=out_start, out_shape=out_shape)
+    if noise == "none":
+        return lr
+    offset = (*(tuple(lead_offset) if lead_offset is not None else (0,) * (lr.ndim - 2)), *out_start)
+    gshape = tuple(lr_global_shape) if lr_global_shape is not None else lr.shape
+    if noise == "real":
+        if table is None:
+            raise ValueError("noise='real' needs table= (noise_cdf_table of the model's noise matrix)")
+        return lr + real_noise(lr, table, key=key, offset=offset, global_shape=gshape)
+    if noise == "gaussian":
+        return lr + gaussian_noise(lr, band_rms(lr), sigma=noise_sigma, key=key, offset=offset, global_shape=gshape)
+    raise ValueError(f"noise={noise!r}: use 'real', 'gaussian' or 'none'")

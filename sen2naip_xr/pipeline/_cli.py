@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sen2naip_xr.catalog import PairingConfig, SearchConfig
 from sen2naip_xr.catalog._cli import _bbox  # one parser for --bbox in search and build
 from sen2naip_xr.errors import InputError
+from sen2naip_xr.pipeline._config import CrossSensorConfig, RunConfig, SyntheticConfig
 
 _EPILOG = """examples:
   sen2naip-xr build cross-sensor --catalog embedded --out ds.zarr            # offline, the demo scenes
@@ -30,16 +32,6 @@ def _positive_int(text: str) -> int:
     return v
 
 
-def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < v <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must lie in (0, 1]")
-    return v
-
-
 def register(subparsers) -> None:
     p = subparsers.add_parser("build", help="build (or resume) a cross-sensor or synthetic dataset store",
                               description="Search a STAC API, then build the dataset as a Zarr store on Dask.",
@@ -55,45 +47,27 @@ def register(subparsers) -> None:
                        help="an option of the --out location (e.g. account_name=NAME); credentials are better "
                             "given by the storage client's environment variables")
         q.add_argument("--tag", default=None, help="tag the version this run ends with (e.g. v1)")
-        q.add_argument("--repair", action="store_true",
-                       help="first verify every finished ROI (checksums) and rewrite exactly the damaged ones")
         q.add_argument("--catalog", default="https://planetarycomputer.microsoft.com/api/stac/v1",
                        help="STAC API URL, or 'embedded' for the offline demo catalog (default: Planetary Computer)")
         q.add_argument("--bbox", type=_bbox, help="W,S,E,N in degrees where ROIs are drawn (write --bbox=-117.2,...)")
         q.add_argument("--rois", type=_positive_int, default=None, help="number of ROIs (default: 10; embedded: all)")
         q.add_argument("--datetime", default=None, help="START/END search interval (RFC 3339 or YYYY-MM-DD)")
-        q.add_argument("--seed", type=int, default=0, help="ROI sampling and noise seed")
-        q.add_argument("--scheduler", default=None,
-                       help="Dask scheduler address (default: a LocalCluster); 'sync' runs in this process")
-        q.add_argument("--workers", type=_positive_int, default=2, help="LocalCluster workers (default 2)")
-        q.add_argument("--memory-limit", default="4GiB", help="LocalCluster memory per worker (default 4GiB)")
-        q.add_argument("--retry-failed", action="store_true", help="try again ROIs an earlier run recorded as failed")
-        q.add_argument("--no-progress", action="store_true", help="no progress bar")
-        q.add_argument("--max-cloud-cover", type=float, default=100.0, help="S2 eo:cloud_cover bound for the search (%%)")
+        q.add_argument("--seed", type=int, default=0, help="ROI sampling and noise seed (default: 0)")
+        # every other flag is generated from the config dataclasses: defaults and help live in their fields
+        RunConfig.add_arguments(q.add_argument_group("run"), flags={"n_workers": "--workers"})
+        SearchConfig.add_arguments(q.add_argument_group("search"), only=("max_cloud_cover",))
         if kind == "cross-sensor":
-            q.add_argument("--max-days", type=float, default=1.0, help="max |S2 date - NAIP date| in days (default 1)")
-            q.add_argument("--max-qa1", type=float, default=1.0, help="drop pairs misaligned by more (S2 px, default 1)")
-            q.add_argument("--max-qa2", type=float, default=2.0, help="drop pairs with a larger spectral angle (deg, default 2)")
-            q.add_argument("--model", default=None, help="fitted model JSON (sen2naip-xr fit): its sigmas for QA")
+            PairingConfig.add_arguments(q.add_argument_group("pairing"), only=("max_days",))
+            CrossSensorConfig.add_arguments(q.add_argument_group("cross-sensor"), flags={
+                "max_misalignment_px": "--max-qa1", "max_spectral_angle_deg": "--max-qa2"})
         else:
-            q.add_argument("--methods", nargs="+", default=["identity", "gamma_mvn", "unet", "vae"],
-                           help="harmonizers (default: identity gamma_mvn unet vae)")
-            q.add_argument("--percentiles", nargs="+", type=float, default=[50.0], help="gamma percentiles")
-            q.add_argument("--noise", choices=["real", "gaussian", "none"], default="real")
-            q.add_argument("--keep-fraction", type=_fraction, default=1.0,
-                           help="diversity filter: clusters = ceil(fraction x images), one image kept per cluster")
-            q.add_argument("--embedder", choices=["thumbnail", "clip"], default="thumbnail")
-            q.add_argument("--clip-weights", default=None, help="open-clip checkpoint file (--embedder clip)")
-            q.add_argument("--store-lr", action="store_true", help="also store the LR arrays of every harmonizer")
-            q.add_argument("--rois-per-task", type=_positive_int, default=4, help="ROIs per harmonizer task")
-            q.add_argument("--device", default="auto", help="torch device of the U-Net: auto, cpu, cuda")
-            q.add_argument("--model", default=None,
-                           help="fitted model JSON (sen2naip-xr fit) in place of the published gamma/sigma/noise")
+            PairingConfig.add_arguments(q.add_argument_group("pairing"), only=("min_naip_year",))
+            SyntheticConfig.add_arguments(q.add_argument_group("synthetic"), exclude=("seed",))
         q.set_defaults(func=run)
 
 
 def _candidates(args: argparse.Namespace, kind: str):
-    from sen2naip_xr.catalog import PairingConfig, SearchConfig, sample_rois, search_pairs
+    from sen2naip_xr.catalog import sample_rois, search_pairs
 
     if args.catalog == "embedded":
         from sen2naip_xr.demo._catalog import build_demo_catalog
@@ -105,7 +79,7 @@ def _candidates(args: argparse.Namespace, kind: str):
                                  n_cross_sensor=n if kind == "cross-sensor" else 0,
                                  n_synthetic=n if kind == "synthetic" else 0, seed=args.seed)
         rois = cat.cross_sensor_rois if kind == "cross-sensor" else cat.synthetic_rois
-        cands = search_pairs(rois, kind=kind, datetime=cat.datetime, client=cat.client, progress=not args.no_progress)
+        cands = search_pairs(rois, kind=kind, datetime=cat.datetime, client=cat.client, progress=getattr(args, "progress", True))
         from sen2naip_xr.load import NoSigner
 
         return cands, NoSigner(), {"demo_truth": cat.truth.to_dict()} if kind == "cross-sensor" else {}
@@ -113,11 +87,11 @@ def _candidates(args: argparse.Namespace, kind: str):
         raise InputError("--bbox is required with a STAC API catalog; pass --bbox=W,S,E,N (degrees) or --catalog embedded")
     if args.datetime is None:
         raise InputError("--datetime is required with a STAC API catalog; pass e.g. --datetime 2020-01-01/2022-12-31")
-    cfg = SearchConfig(catalog_url=args.catalog, max_cloud_cover=args.max_cloud_cover)
+    cfg = SearchConfig.from_args(args, catalog_url=args.catalog)
     rois = sample_rois(args.rois or 10, seed=args.seed, region=args.bbox, kind=kind)
-    pairing = PairingConfig(max_days=getattr(args, "max_days", 1.0))
+    pairing = PairingConfig.from_args(args)
     cands = search_pairs(rois, kind=kind, datetime=args.datetime, config=cfg, pairing=pairing,
-                         progress=not args.no_progress)
+                         progress=getattr(args, "progress", True))
     return cands, None, {}
 
 
@@ -145,25 +119,16 @@ _LOCKS: list = []
 
 
 def run(args: argparse.Namespace) -> int:
-    from sen2naip_xr.pipeline._config import CrossSensorConfig, RunConfig, SyntheticConfig
     from sen2naip_xr.pipeline.cross_sensor import build_cross_sensor
     from sen2naip_xr.pipeline.synthetic import build_synthetic
 
     kind = args.kind
-    from sen2naip_xr.store._location import parse_location, parse_storage_options
+    from sen2naip_xr.store import parse_location, parse_storage_options
 
     options = parse_storage_options(args.storage_option)
     parse_location(args.out, options)  # an unknown scheme fails here, before any search
-    rcfg = RunConfig(scheduler=args.scheduler, n_workers=args.workers, memory_limit=args.memory_limit,
-                     progress=not args.no_progress, retry_failed=args.retry_failed, repair=args.repair)
-    cfg: CrossSensorConfig | SyntheticConfig
-    if kind == "cross-sensor":
-        cfg = CrossSensorConfig(max_misalignment_px=args.max_qa1, max_spectral_angle_deg=args.max_qa2, model=args.model)
-    else:
-        cfg = SyntheticConfig(methods=tuple(args.methods), percentiles=tuple(args.percentiles), noise=args.noise,
-                              seed=args.seed, store_lr=args.store_lr, keep_fraction=args.keep_fraction,
-                              embedder=args.embedder, clip_weights=args.clip_weights,
-                              rois_per_task=args.rois_per_task, device=args.device, model=args.model)
+    rcfg = RunConfig.from_args(args)
+    cfg = CrossSensorConfig.from_args(args) if kind == "cross-sensor" else SyntheticConfig.from_args(args)
     cands, signer, attrs = _candidates(args, kind)
     for lock in _LOCKS:  # the demo scenes are written: other builds may read them now
         lock.close()

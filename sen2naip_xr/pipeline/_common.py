@@ -13,7 +13,7 @@ import pandas as pd
 
 from sen2naip_xr.errors import InputError, StoreError
 from sen2naip_xr.pipeline._config import RunConfig
-from sen2naip_xr.store._layout import DatasetStore, StoreWriter, roi_name
+from sen2naip_xr.store import DatasetStore, StoreWriter, roi_name
 
 __all__ = ["BuildResult", "Job", "check_candidates", "plan", "start_run", "record_early", "collect", "finish_run",
            "store_root_attrs"]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sen2naip_xr.config import METHODS
+from sen2naip_xr.config import METHODS, ConfigBase, DegradationModel, canonical_method
 from sen2naip_xr.errors import InputError
 
 __all__ = ["CrossSensorConfig", "SyntheticConfig", "RunConfig"]
@@ -23,27 +21,13 @@ def _positive(name: str, value: Any, *, integer: bool = False, zero: bool = Fals
         raise InputError(f"{name}={value!r} must be {kind} {'>= 0' if zero else '> 0'}")
 
 
-class _Config:
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
-
-    def __dask_tokenize__(self) -> tuple:
-        return (type(self).__name__, json.dumps(self.to_dict(), sort_keys=True, default=str))
-
-    def replace(self, **changes: Any):
-        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
-
-
-def _check_model(model: str | None) -> None:
-    """A model path must hold a readable fitted model (fails here, not in a task)."""
-    if model is not None:
-        from sen2naip_xr.config import DegradationModel
-
-        DegradationModel.load(model)
+def _model(value: Any) -> DegradationModel:
+    """A model field: a path is read and validated here, once (fails here, not in a task)."""
+    return DegradationModel.coerce(value)
 
 
 @dataclass(frozen=True)
-class CrossSensorConfig(_Config):
+class CrossSensorConfig(ConfigBase):
     """The cross-sensor builder: cloud screening, histogram matching, QA filter."""
 
     max_misalignment_px: float = 1.0
@@ -54,19 +38,18 @@ class CrossSensorConfig(_Config):
     """A capture passes cloud screening when its SCL-flagged fraction is <= this."""
     max_nodata_fraction: float = 0.0
     """A capture whose S2 or NAIP no-data fraction exceeds this is skipped."""
-    model: str | None = None
-    """A fitted model JSON (``sen2naip-xr fit``): its blur sigmas bring NAIP_h to 10 m for QA1/QA2;
-    default: the published sigmas."""
+    model: DegradationModel = field(default_factory=DegradationModel)
+    """The degradation model whose blur sigmas bring NAIP_h to 10 m for QA1/QA2: a
+    :class:`~sen2naip_xr.DegradationModel` or the path of a fitted model JSON (``sen2naip-xr fit``), read
+    and validated once, here; default: the published model."""
 
     @property
     def sigma(self) -> tuple[float, ...]:
-        """Blur sigmas of the QA step (the model's, or the published ones)."""
-        from sen2naip_xr.config import SEN2NAIP_SIGMA, DegradationModel
-
-        return DegradationModel.load(self.model).sigma if self.model else SEN2NAIP_SIGMA
+        """Blur sigmas of the QA step (the model's)."""
+        return self.model.sigma
 
     def __post_init__(self) -> None:
-        _check_model(self.model)
+        object.__setattr__(self, "model", _model(self.model))
         _positive("max_misalignment_px", self.max_misalignment_px)
         _positive("max_spectral_angle_deg", self.max_spectral_angle_deg)
         for name in ("max_cloud_fraction", "max_nodata_fraction"):
@@ -76,7 +59,7 @@ class CrossSensorConfig(_Config):
 
 
 @dataclass(frozen=True)
-class SyntheticConfig(_Config):
+class SyntheticConfig(ConfigBase):
     """The synthetic builder: blank check, diversity filter, degradation with every harmonizer."""
 
     methods: tuple[str, ...] = ("identity", "gamma_mvn", "unet", "vae")
@@ -104,19 +87,22 @@ class SyntheticConfig(_Config):
     """ROIs per harmonizer task: the networks run batched over their images (one model load per worker)."""
     device: str = "auto"
     """Torch device of the U-Net (``auto``: CUDA when present)."""
-    model: str | None = None
-    """A fitted model JSON (``sen2naip-xr fit``) used in place of the published gamma distributions, blur
-    sigmas and noise matrix; default: the published model."""
+    model: DegradationModel = field(default_factory=DegradationModel)
+    """The degradation model (gamma distributions, blur sigmas, noise matrix): a
+    :class:`~sen2naip_xr.DegradationModel` or the path of a fitted model JSON (``sen2naip-xr fit``), read and
+    validated once, here; default: the published model. The store records it (the part's ``config`` attrs),
+    and :class:`~sen2naip_xr.loaders.torch.SRDataset` degrades with it."""
 
     def __post_init__(self) -> None:
         methods = (self.methods,) if isinstance(self.methods, str) else tuple(self.methods)
         object.__setattr__(self, "methods", methods)
         object.__setattr__(self, "percentiles", tuple(float(p) for p in self.percentiles))
-        from sen2naip_xr.config import _ALIASES
-
-        bad = [m for m in methods if _ALIASES.get(m, m) not in METHODS]
+        bad = [m for m in methods if canonical_method(m) not in METHODS]
         if bad or not methods:
             raise InputError(f"methods={list(methods)!r} holds {bad or 'nothing'}; use names from {list(METHODS)}")
+        if not self.percentiles and any(canonical_method(m).startswith("gamma") for m in methods):
+            raise InputError("percentiles=() is empty: gamma methods make one variant per percentile; pass e.g. "
+                             "percentiles=(50,) (or drop the gamma methods)")
         if self.noise not in ("real", "gaussian", "none"):
             raise InputError(f"noise={self.noise!r} is not supported; use 'real', 'gaussian' or 'none'")
         _positive("blank_window", self.blank_window, integer=True)
@@ -128,11 +114,11 @@ class SyntheticConfig(_Config):
             raise InputError("embedder='clip' needs clip_weights= the path of an open-clip checkpoint "
                              "(nothing is downloaded); or use embedder='thumbnail'")
         _positive("rois_per_task", self.rois_per_task, integer=True)
-        _check_model(self.model)
+        object.__setattr__(self, "model", _model(self.model))
 
 
 @dataclass(frozen=True)
-class RunConfig(_Config):
+class RunConfig(ConfigBase):
     """Where and how the tasks run."""
 
     scheduler: str | None = None

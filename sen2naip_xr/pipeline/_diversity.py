@@ -68,9 +68,11 @@ class ClipEmbedder:
             if key not in _CLIP_CACHE:
                 try:
                     import open_clip
+                    import torch  # noqa: F401  (open-clip needs it: say so before anything uses it)
                 except ImportError as exc:
                     raise MissingDependencyError(
-                        "embedder='clip' needs open-clip: pip install open-clip-torch (or use embedder='thumbnail')"
+                        f"embedder='clip' needs open-clip and torch ({exc.name} is missing): "
+                        "pip install open-clip-torch (or use embedder='thumbnail')"
                     ) from exc
                 model, _, preprocess = open_clip.create_model_and_transforms(self.model, pretrained=self.weights,
                                                                              device=self.device)
@@ -79,10 +81,10 @@ class ClipEmbedder:
         return _CLIP_CACHE[key]
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
+        model, preprocess = self._load()  # first: its install hint comes before any torch import
         import torch
         from PIL import Image
 
-        model, preprocess = self._load()
         rgb = (np.clip(np.asarray(images)[:, :3], 0, 1) * 255).astype(np.uint8).transpose(0, 2, 3, 1)
         batch = torch.stack([preprocess(Image.fromarray(im)) for im in rgb]).to(self.device)
         with torch.no_grad():
@@ -105,7 +107,8 @@ def make_embedder(kind: str = "thumbnail", *, weights: str | None = None, model:
 
 def select_diverse(embeddings: np.ndarray, *, keep_fraction: float, seed: int = 0) -> np.ndarray:
     """Bool mask of the images kept: ``ceil(keep_fraction * n)`` MiniBatchKMeans clusters of the standardised
-    embeddings, and in each the image nearest its centre (lowest index on ties)."""
+    embeddings, and in each the image nearest its centre (lowest index on ties); a cluster left empty by
+    the clustering keeps the image nearest its centre among those not kept, so exactly that many are kept."""
     emb = np.asarray(embeddings, np.float64)
     n = emb.shape[0]
     k = max(1, math.ceil(keep_fraction * n)) if n else 0
@@ -124,4 +127,9 @@ def select_diverse(embeddings: np.ndarray, *, keep_fraction: float, seed: int = 
     for c in np.unique(km.labels_):
         members = np.flatnonzero(km.labels_ == c)
         keep[members[np.argmin(dist[members])]] = True
+    # MiniBatchKMeans may leave a cluster empty: its centre then keeps the nearest image not kept yet, so
+    # exactly k images are kept whatever the clustering did
+    for c in sorted(set(range(k)) - set(np.unique(km.labels_).tolist())):
+        order = np.argsort(np.linalg.norm(z - km.cluster_centers_[c], axis=1), kind="stable")
+        keep[next(i for i in order if not keep[i])] = True
     return keep

@@ -32,8 +32,7 @@ from sen2naip_xr.pipeline._common import (
 )
 from sen2naip_xr.pipeline._config import CrossSensorConfig, RunConfig
 from sen2naip_xr.pipeline._runner import Runner
-from sen2naip_xr.store._layout import DatasetStore, RoiSink
-from sen2naip_xr.store._metadata import georeferenced, provenance_record, roi_metadata
+from sen2naip_xr.store import DatasetStore, RoiSink, georeferenced, provenance_record, roi_metadata
 
 __all__ = ["build_cross_sensor", "BuildResult", "Job", "plan_jobs"]
 
@@ -70,7 +69,7 @@ def _cross_sensor_roi(job: Job, store: RoiSink, cfg: CrossSensorConfig, load_cfg
     import dask
     import xarray as xr
 
-    from sen2naip_xr.harmonize._numpy import histc
+    from sen2naip_xr.harmonize.kernels import histc
     from sen2naip_xr.load import cloud_fraction, load_failures, load_pairs
     from sen2naip_xr.ops import histogram_match, is_blank
     from sen2naip_xr.pipeline._qa import misalignment, shift_image, spectral_angle, to_10m

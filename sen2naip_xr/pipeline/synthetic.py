@@ -42,8 +42,14 @@ from sen2naip_xr.pipeline._common import (
 from sen2naip_xr.pipeline._config import RunConfig, SyntheticConfig
 from sen2naip_xr.pipeline._diversity import select_diverse
 from sen2naip_xr.pipeline._runner import Runner
-from sen2naip_xr.store._layout import DatasetStore, RoiSink, StoreWriter
-from sen2naip_xr.store._metadata import georeferenced, provenance_record, roi_metadata
+from sen2naip_xr.store import (
+    DatasetStore,
+    RoiSink,
+    StoreWriter,
+    georeferenced,
+    provenance_record,
+    roi_metadata,
+)
 
 __all__ = ["build_synthetic"]
 
@@ -130,8 +136,8 @@ def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str,
 
     from sen2naip_xr.degrade import build_config
     from sen2naip_xr.harmonize import harmonize_with
-    from sen2naip_xr.harmonize._numpy import histc
-    from sen2naip_xr.ops import add_noise, blur_downsample
+    from sen2naip_xr.harmonize.kernels import histc
+    from sen2naip_xr.ops import kernels, noise_table
 
     results, images, where = [], [], []
     for job in jobs:
@@ -155,6 +161,7 @@ def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str,
     dcfg = build_config(list(cfg.methods), percentiles=cfg.percentiles, noise=cfg.noise, seed=cfg.seed,
                         device=cfg.device, model=cfg.model)
     stack = xr.DataArray(np.stack(images), dims=("image", "band", "y", "x"))
+    table = noise_table(dcfg.model) if dcfg.noise.model == "real" else None
     labels = [v.label for v in dcfg.methods]
     hists = np.zeros((len(images), len(labels), 4, 120), np.float32)
     lrs = None
@@ -163,9 +170,9 @@ def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str,
             hr = harmonize_with(stack, variant, model=dcfg.model).values
         for i, (job, row) in enumerate(where):
             seed = _rng.derive_key(cfg.seed, job.roi["roi_id"], row["role"]) >> 1
-            blurred = blur_downsample(xr.DataArray(hr[i], dims=("band", "y", "x")), dcfg.blur.sigma)
-            lr = add_noise(blurred, dcfg.noise.model, seed=seed, sigma=dcfg.noise.sigma, stream=variant.label,
-                           matrix=dcfg.model.noise_matrix).values
+            lr = kernels.degrade_lr(hr[i], dcfg.blur.sigma, mode=dcfg.blur.mode, noise=dcfg.noise.model,
+                                    noise_sigma=dcfg.noise.sigma, table=table,
+                                    key=kernels.noise_key(seed, dcfg.noise.model, variant.label))
             hists[i, m] = histc(lr)
             if cfg.store_lr:
                 if lrs is None:

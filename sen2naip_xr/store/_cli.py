@@ -42,10 +42,10 @@ def register(subparsers) -> None:
 
 def _inspect(args: argparse.Namespace) -> int:
     from sen2naip_xr.store._location import parse_storage_options
-    from sen2naip_xr.store._open import _existing, summarize
+    from sen2naip_xr.store._open import existing_store, summarize
 
     opts = parse_storage_options(args.storage_option)
-    store = _existing(args.store, opts, tag=args.tag, snapshot=args.snapshot)
+    store = existing_store(args.store, opts, tag=args.tag, snapshot=args.snapshot)
     info = summarize(store, tag=args.tag, snapshot=args.snapshot)
     if args.failures:
         info["failures"] = store.failures().to_dict(orient="records")

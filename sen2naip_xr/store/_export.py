@@ -21,7 +21,7 @@ from sen2naip_xr._safe import dumps_strict
 from sen2naip_xr.errors import StoreError
 from sen2naip_xr.store._layout import KINDS
 from sen2naip_xr.store._location import parse_location
-from sen2naip_xr.store._open import _existing, open_roi
+from sen2naip_xr.store._open import existing_store, open_roi
 
 __all__ = ["export"]
 
@@ -68,7 +68,7 @@ def _export_to(store_path: Any, out: Path, kinds: tuple[str, ...], rois: list[st
                storage_options: Mapping[str, Any] | None, tag: str | None) -> list[Path]:
     import rioxarray  # noqa: F401
 
-    store = _existing(store_path, storage_options, tag=tag)
+    store = existing_store(store_path, storage_options, tag=tag)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -36,8 +36,8 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
+from sen2naip_xr._const import FAILURE_COLUMNS
 from sen2naip_xr._safe import dumps_strict, json_safe, redact
-from sen2naip_xr.catalog._pairing import FAILURE_COLUMNS as _CATALOG_FAILURE_COLUMNS
 from sen2naip_xr.errors import StoreError
 from sen2naip_xr.store._location import Location, parse_location
 
@@ -47,8 +47,6 @@ __all__ = ["DatasetStore", "StoreWriter", "RoiSink", "KINDS", "roi_name", "COMPL
 KINDS: tuple[str, ...] = ("cross-sensor", "synthetic")
 #: Attribute of an ROI group that says it was written whole.
 COMPLETE_ATTR = "s2n:complete"
-#: Columns of the store's failures table: the ROI name, then the catalog's failure columns (one definition).
-FAILURE_COLUMNS = ["roi", *_CATALOG_FAILURE_COLUMNS]
 _FAILURES = "_failures"
 _INDEX = "_index"
 _AUX = ("_failures", "_index", "_embeddings")
@@ -102,7 +100,7 @@ def _encoding(ds: xr.Dataset) -> dict[str, dict]:
     return enc
 
 
-def _fix_message(url: str, what: str, exc: BaseException) -> str:
+def damage_message(url: str, what: str, exc: BaseException) -> str:
     return (f"{what} of store {url!r} cannot be read ({type(exc).__name__}: {redact(str(exc))[:300]}); run "
             f"`sen2naip-xr inspect {url} --verify` to list the damaged ROIs, then rerun the same build with "
             "--repair to rewrite them")
@@ -234,7 +232,7 @@ class DatasetStore:
             try:
                 self._repo = icechunk.Repository.open(self.location.icechunk_storage())
             except Exception as exc:  # noqa: BLE001
-                raise StoreError(_fix_message(self.url, "the repository", exc)) from exc
+                raise StoreError(damage_message(self.url, "the repository", exc)) from exc
         return self._repo
 
     def session(self) -> Any:
@@ -251,7 +249,7 @@ class DatasetStore:
                 raise
             except Exception as exc:  # noqa: BLE001
                 if not (self.tag or self.snapshot):
-                    raise StoreError(_fix_message(self.url, "the latest version", exc) + "; an earlier version "
+                    raise StoreError(damage_message(self.url, "the latest version", exc) + "; an earlier version "
                                      "stays readable with snapshot= / --snapshot (see --history)") from exc
                 what = f"tag={self.tag!r}" if self.tag else f"snapshot={self.snapshot!r}"
                 raise StoreError(f"store {self.url!r} has no version {what} ({redact(exc)[:200]}); list them with "
@@ -273,11 +271,11 @@ class DatasetStore:
             raise
         except FileNotFoundError as exc:
             if not path:  # every store has a root group: its metadata is damaged
-                raise StoreError(_fix_message(self.url, "the root group", exc)) from exc
+                raise StoreError(damage_message(self.url, "the root group", exc)) from exc
             raise StoreError(f"store {self.url!r} has no group {path!r}; is it a sen2naip_xr store "
                              "(built by `sen2naip-xr build`)?") from None
         except Exception as exc:  # noqa: BLE001
-            raise StoreError(_fix_message(self.url, f"node {path or '/'!r}", exc)) from exc
+            raise StoreError(damage_message(self.url, f"node {path or '/'!r}", exc)) from exc
 
     def has_group(self, path: str) -> bool:
         try:
@@ -310,7 +308,7 @@ class DatasetStore:
                     else:
                         out[name] = entry
         except Exception as exc:  # noqa: BLE001
-            raise StoreError(_fix_message(self.url, f"the ROI index of {kind}", exc)) from exc
+            raise StoreError(damage_message(self.url, f"the ROI index of {kind}", exc)) from exc
         return dict(sorted(out.items()))
 
     def rois(self, kind: str) -> list[str]:
@@ -335,7 +333,7 @@ class DatasetStore:
                 if e.get("status") == "failed":
                     rows.append({"kind": k, "roi": name, "roi_id": e.get("roi_id"), "stage": e.get("stage"),
                                  "reason": e.get("reason")})
-        return pd.DataFrame(rows, columns=["kind", *FAILURE_COLUMNS])
+        return pd.DataFrame(rows, columns=["kind", "roi", *FAILURE_COLUMNS])
 
     def roi_groups(self, kind: str, name: str) -> list[str]:
         """The sub-groups of an ROI (``lr``/``hr`` or ``early``/``late``)."""
@@ -352,7 +350,7 @@ class DatasetStore:
         except (StoreError, Warning):
             raise
         except Exception as exc:  # noqa: BLE001 - a damaged node: say which ROI and the fix
-            raise StoreError(_fix_message(self.url, f"node {path!r}", exc)) from exc
+            raise StoreError(damage_message(self.url, f"node {path!r}", exc)) from exc
 
     def load_dataset(self, path: str) -> xr.Dataset:
         """:meth:`open_dataset` with every array read now (a damaged chunk raises a :class:`StoreError`)."""
@@ -360,7 +358,7 @@ class DatasetStore:
         try:
             return ds.load()
         except Exception as exc:  # noqa: BLE001
-            raise StoreError(_fix_message(self.url, f"node {path!r}", exc)) from exc
+            raise StoreError(damage_message(self.url, f"node {path!r}", exc)) from exc
 
     def read_aux(self, kind: str, name: str) -> xr.Dataset | None:
         """An auxiliary node of a part (``_embeddings``), loaded, or None when absent."""

@@ -18,7 +18,7 @@ __all__ = ["open_store", "open_roi", "metadata_table", "summarize"]
 StoreLike = str | os.PathLike | Location | DatasetStore
 
 
-def _existing(store: StoreLike, storage_options: Mapping[str, Any] | None = None, *, tag: str | None = None,
+def existing_store(store: StoreLike, storage_options: Mapping[str, Any] | None = None, *, tag: str | None = None,
               snapshot: str | None = None) -> DatasetStore:
     """An existing store (a :class:`StoreError` naming the location otherwise)."""
     if isinstance(store, DatasetStore):
@@ -40,14 +40,14 @@ def open_store(store: StoreLike, *, storage_options: Mapping[str, Any] | None = 
     --------
     >>> tree = open_store("az://datasets/sen2naip.zarr", tag="v1")   # doctest: +SKIP
     """
-    st = _existing(store, storage_options, tag=tag, snapshot=snapshot)
+    st = existing_store(store, storage_options, tag=tag, snapshot=snapshot)
     try:
         return xr.open_datatree(st.session().store, engine="zarr", consolidated=False, decode_coords="all",
                                 zarr_format=3)
     except Exception as exc:  # noqa: BLE001 - a damaged node: the fix, not a codec traceback
-        from sen2naip_xr.store._layout import _fix_message
+        from sen2naip_xr.store._layout import damage_message
 
-        raise StoreError(_fix_message(st.url, "the store tree", exc)) from exc
+        raise StoreError(damage_message(st.url, "the store tree", exc)) from exc
 
 
 def open_roi(store: StoreLike, kind: str, roi: str | int, group: str | None = None, *,
@@ -58,7 +58,7 @@ def open_roi(store: StoreLike, kind: str, roi: str | int, group: str | None = No
     ``roi`` is a name (``ROI_00001``) or a 1-based number. Arrays are read now (a damaged chunk raises a
     :class:`StoreError` naming the ROI and the fix).
     """
-    st = _existing(store, storage_options, tag=tag, snapshot=snapshot)
+    st = existing_store(store, storage_options, tag=tag, snapshot=snapshot)
     name = roi if isinstance(roi, str) else f"ROI_{int(roi):05d}"
     if not st.is_complete(kind, name):
         raise StoreError(f"roi={roi!r} is not a finished {kind} ROI of {st.url!r}; finished: {st.rois(kind)[:5]}...")
@@ -73,7 +73,7 @@ def metadata_table(store: StoreLike, kind: str = "cross-sensor", *,
                    storage_options: Mapping[str, Any] | None = None, tag: str | None = None,
                    snapshot: str | None = None) -> pd.DataFrame:
     """One row per finished ROI with its Table-1 metadata (nested values kept as objects)."""
-    st = _existing(store, storage_options, tag=tag, snapshot=snapshot)
+    st = existing_store(store, storage_options, tag=tag, snapshot=snapshot)
     rows = []
     for n in st.rois(kind):
         try:
@@ -87,7 +87,7 @@ def metadata_table(store: StoreLike, kind: str = "cross-sensor", *,
 def summarize(store: StoreLike, *, storage_options: Mapping[str, Any] | None = None, tag: str | None = None,
               snapshot: str | None = None) -> dict[str, Any]:
     """Counts, failures by stage, splits and QA of a store, as plain JSON-able values (from the ROI index)."""
-    st = _existing(store, storage_options, tag=tag, snapshot=snapshot)
+    st = existing_store(store, storage_options, tag=tag, snapshot=snapshot)
     root = st.attrs()
     out: dict[str, Any] = {"store": st.url, "version": root.get("version"), "demo_truth": "demo_truth" in root,
                            "parts": {}}

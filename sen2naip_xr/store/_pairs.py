@@ -22,9 +22,9 @@ def cross_sensor_pairs(store: Any, *, split: str | None = None, limit: int | Non
     (roi, band, y, x) and ``s2`` (roi, band, y_lr, x_lr); ``roi`` coordinates ``roi_id`` and ``split``.
     ``split`` keeps only ``"train"`` or ``"test"`` ROIs.
     """
-    from sen2naip_xr.store._open import _existing
+    from sen2naip_xr.store._open import existing_store
 
-    st = _existing(store, storage_options)
+    st = existing_store(store, storage_options)
     if not st.has_group("cross-sensor"):
         raise StoreError(f"store={st.url!r} has no cross-sensor part; build it with `sen2naip-xr build cross-sensor`")
     index = st.index("cross-sensor")

@@ -25,9 +25,9 @@ import xarray as xr
 from sen2naip_xr._validate import as_image
 from sen2naip_xr.config import SEN2NAIP_SIGMA
 from sen2naip_xr.errors import InputError
-from sen2naip_xr.harmonize import _numpy as _hnp
-from sen2naip_xr.harmonize._torch import require_torch, resolve_device
-from sen2naip_xr.ops import _numpy as _ops
+from sen2naip_xr.harmonize import kernels as _hnp
+from sen2naip_xr.harmonize import require_torch, resolve_device
+from sen2naip_xr.ops import kernels as _ops
 
 __all__ = ["train_vae", "train_unet", "TrainResult"]
 
@@ -127,7 +127,7 @@ def train_vae(naip: xr.DataArray, s2: xr.DataArray, out: str | Path, *, epochs: 
     torch.manual_seed(seed)
     model = _vae_module(torch)
     if init == "published":
-        from sen2naip_xr.harmonize.weights import vae_state
+        from sen2naip_xr.weights import vae_state
 
         model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in vae_state().items()})
     model.to(dev).train()
@@ -197,7 +197,7 @@ def train_unet(naip: xr.DataArray, s2: xr.DataArray, out: str | Path, *,
     if arch == "published":
         import warnings
 
-        from sen2naip_xr.harmonize.weights import weight_path
+        from sen2naip_xr.weights import weight_path
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)

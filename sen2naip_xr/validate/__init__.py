@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from sen2naip_xr import _lift
 from sen2naip_xr._validate import as_image
 from sen2naip_xr.errors import InputError
+from sen2naip_xr.ops import kernels
 
 __all__ = ["pearson", "spectral_angle", "pbias", "mae", "rmse", "METRICS", "compare", "validation_table",
            "validate_store", "markdown_table"]
@@ -43,13 +45,13 @@ def pearson(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
 
 
 def spectral_angle(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
-    """Mean spectral angle (degrees) per image: the angle between the 4-band vectors of each pixel."""
+    """Mean spectral angle (degrees) per image: the angle between the 4-band vectors of each pixel.
+
+    The kernel is :func:`sen2naip_xr.ops.kernels.spectral_angle` (also QA2 of the cross-sensor builder),
+    lifted per image; pixels invalid in either image are skipped.
+    """
     s, o = _pair(sim, obs)
-    dot = (s * o).sum("band", skipna=False)
-    norm = np.sqrt((s**2).sum("band", skipna=False) * (o**2).sum("band", skipna=False))
-    cos = (dot / norm).clip(-1, 1)
-    angle: Any = np.degrees(np.arccos(cos))
-    return angle.mean(SPATIAL)
+    return _lift.reduce_images(kernels.spectral_angle, s, o, op="spectral-angle")
 
 
 def pbias(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
@@ -74,7 +76,20 @@ METRICS = {"pearson": pearson, "sad_deg": spectral_angle, "pbias_pct": pbias, "m
 
 
 def compare(sim: xr.DataArray, obs: xr.DataArray, *, image_dims: Sequence[str] | None = None) -> xr.Dataset:
-    """Every metric per image (band-averaged where per band), lazily: a Dataset of ``(image dims...)``."""
+    """Every metric per image (band-averaged where per band), lazily: a Dataset of ``(image dims...)``.
+
+    Parameters
+    ----------
+    sim, obs
+        Simulated and observed images ``(..., band, y, x)`` on the same grid; NaN pixels are ignored.
+    image_dims
+        The dims that index images (default: all leading dims).
+
+    Returns
+    -------
+    xarray.Dataset
+        One variable per metric (:data:`METRICS`), dims ``image_dims``.
+    """
     out = {}
     for name, func in METRICS.items():
         v = func(sim, obs)
@@ -88,7 +103,20 @@ def compare(sim: xr.DataArray, obs: xr.DataArray, *, image_dims: Sequence[str] |
 
 
 def validation_table(per_image: xr.Dataset, *, by: str = "harmonizer") -> pd.DataFrame:
-    """Table-2-style summary: each metric averaged over images (mean and sd), one row per ``by`` value."""
+    """Table-2-style summary: each metric averaged over images (mean and sd), one row per ``by`` value.
+
+    Parameters
+    ----------
+    per_image
+        The result of :func:`compare` with a ``by`` coordinate.
+    by
+        The dim to group rows by.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Mean and sd of each metric per ``by`` value.
+    """
     per_image = per_image.compute()
     if by not in per_image.dims:
         per_image = per_image.expand_dims({by: ["all"]})
@@ -110,7 +138,26 @@ def validate_store(store, out, *, methods: Sequence[str] = ("identity", "gamma_l
                    seed: int = 0, noise: str = "real", device: str = "auto") -> pd.DataFrame:
     """Table 2 of the paper for a store: degrade the raw NAIP of every cross-sensor ROI of ``split`` with
     every method and percentile, compare with its Sentinel-2 image, and write ``validation.md``,
-    ``validation.csv`` and ``fig9_comparison.png`` to ``out``. Returns the table."""
+    ``validation.csv`` and ``fig9_comparison.png`` to ``out``. Returns the table.
+
+    Parameters
+    ----------
+    store
+        A store with a cross-sensor part.
+    out
+        Output folder.
+    methods, percentiles, seed, noise, device
+        As :func:`sen2naip_xr.degrade` takes them.
+    split
+        ``"test"``, ``"train"`` or None (all ROIs).
+    model
+        A :class:`~sen2naip_xr.DegradationModel` or the path of its JSON (default: the published model).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table, one row per harmonizer variant.
+    """
     from pathlib import Path
 
     from sen2naip_xr.degrade import degrade

@@ -54,3 +54,42 @@ def test_region_bbox_and_clear_errors():
         s2n.rois_from_points([200.0], [10.0])
     with pytest.raises(InputError, match="same ROI square"):
         s2n.rois_from_points([-117.0, -117.0], [33.0, 33.0])
+
+
+def _square(cx: float, cy: float, side: float):
+    """A lon/lat polygon of a ``side`` m square centred on (cx, cy) in the equal-area plane (EPSG:5070)."""
+    import shapely
+
+    inv = Transformer.from_crs("EPSG:5070", "EPSG:4326", always_xy=True)
+    h = side / 2
+    xs, ys = inv.transform([cx - h, cx + h, cx + h, cx - h], [cy - h, cy - h, cy + h, cy + h])
+    return shapely.Polygon(zip(xs, ys, strict=True))
+
+
+def _pairwise_m(rois) -> np.ndarray:
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:5070", always_xy=True).transform(rois["lon"].values,
+                                                                                      rois["lat"].values)
+    d = np.hypot(np.subtract.outer(x, x), np.subtract.outer(y, y))
+    return d[np.triu_indices(len(x), 1)]
+
+
+def test_min_distance_holds_for_every_pair_when_sampling_is_dense():
+    """15 ROIs in a 25 km square: close to jamming, so the 5 km limit is what shapes the sample."""
+    region = _square(-1_700_000.0, 1_400_000.0, 25_000.0)
+    rois = s2n.sample_rois(15, seed=3, region=region)
+    d = _pairwise_m(rois)
+    assert d.size == 15 * 14 // 2
+    assert (d >= 5000.0).all(), np.sort(d)[:5]
+    assert d.min() < 5300.0  # the limit is reached, not avoided by a sparse sample
+
+
+def test_a_planted_neighbour_4_km_away_is_rejected():
+    """Two 50 m patches 4 km apart: no second ROI can be placed; 6 km apart: both are."""
+    import shapely
+
+    near = shapely.MultiPolygon([_square(-1_700_000.0, 1_400_000.0, 50.0), _square(-1_696_000.0, 1_400_000.0, 50.0)])
+    with pytest.raises(s2n.CatalogError, match="placed only 1 of n=2"):
+        s2n.sample_rois(2, seed=0, region=near, max_draws=20_000)
+    far = shapely.MultiPolygon([_square(-1_700_000.0, 1_400_000.0, 50.0), _square(-1_694_000.0, 1_400_000.0, 50.0)])
+    d = _pairwise_m(s2n.sample_rois(2, seed=0, region=far, max_draws=20_000))
+    assert 5900.0 < d[0] < 6100.0

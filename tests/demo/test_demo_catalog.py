@@ -74,6 +74,7 @@ def test_catalog_is_reused_and_truth_is_json(cat, tmp_path):
         build_demo_catalog(tmp_path, cross_sensor_size=90)
 
 
+@pytest.mark.torch
 def test_demo_command_builds_both_parts_with_truth(tmp_path, capsys):
     from sen2naip_xr.cli import main
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import sen2naip_xr as s2n
 from sen2naip_xr.cli import main
 
 
+@pytest.mark.torch
 def test_demo_recovers_its_truth_and_ranks_methods(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--size", "128", "--device", "cpu", "--scheduler", "sync",

@@ -8,21 +8,24 @@ import pytest
 import sen2naip_xr as s2n
 from sen2naip_xr.config import HarmonizeConfig
 from sen2naip_xr.harmonize import _numpy, _torch, vae_distribution
-from sen2naip_xr.harmonize.weights import vae_state, weight_path
 from sen2naip_xr.ops import _numpy as _ops
+from sen2naip_xr.weights import vae_state, weight_path
 from tests.conftest import as_da
 
 
+@pytest.mark.torch
 def test_unet_raw_parity(golden):
     raw = _torch.run_unet(golden["input"][None], path=str(weight_path("unet")), device="cpu")[0]
     np.testing.assert_allclose(raw, golden["unet_raw"], atol=1e-5, rtol=0)
 
 
+@pytest.mark.torch
 def test_unet_hm_parity_at_hr(golden):
     out = s2n.harmonize(as_da(golden["input"]), "unet", at="hr", device="cpu").values
     np.testing.assert_allclose(out, golden["unet_hm"], atol=1e-5, rtol=0)
 
 
+@pytest.mark.torch
 def test_unet_at_lr_is_a_documented_change_of_meaning(golden):
     """At 10 m the network sees what the paper's Fig. 5A shows; the result stays close to at='hr'."""
     x = as_da(golden["input"])
@@ -32,6 +35,7 @@ def test_unet_at_lr_is_a_documented_change_of_meaning(golden):
     assert diff.mean() < 0.01
 
 
+@pytest.mark.torch
 @pytest.mark.slow
 def test_unet_at_lr_on_a_naip_sized_8bit_image(shared):
     """On the reference's 1100 px 8-bit input the two meanings differ by at most ~0.04 (README)."""
@@ -48,6 +52,7 @@ def test_unet_at_lr_on_a_naip_sized_8bit_image(shared):
     assert diff.mean() < 0.005
 
 
+@pytest.mark.torch
 def test_unet_batches_and_is_loaded_once():
     _torch.load_unet.cache_clear()
     rng = np.random.default_rng(0)

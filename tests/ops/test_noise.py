@@ -8,8 +8,8 @@ import pytest
 from scipy import stats
 
 import sen2naip_xr as s2n
-from sen2naip_xr.harmonize.weights import noise_matrix
 from sen2naip_xr.ops import _numpy
+from sen2naip_xr.weights import noise_matrix
 from tests.conftest import as_da
 
 VALUES = _numpy.REAL_NOISE_VALUES

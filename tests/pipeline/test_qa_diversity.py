@@ -45,7 +45,7 @@ def test_diversity_keeps_one_image_per_cluster_deterministically():
     emb = ThumbnailEmbedder()(np.stack([make_scene(64, s) for s in range(10)]))
     assert emb.shape == (10, 8 * 8 * 4 + 12 + 2 + 4)
     keep = select_diverse(emb, keep_fraction=0.5, seed=0)
-    assert 1 <= keep.sum() <= 5
+    assert keep.sum() == 5  # ceil(0.5 x 10) clusters, exactly one image kept in each
     np.testing.assert_array_equal(keep, select_diverse(emb, keep_fraction=0.5, seed=0))
     assert select_diverse(emb, keep_fraction=1.0).all()
     twins = np.concatenate([emb[:3], emb[:3]])  # identical pairs: never both kept with 3 clusters
@@ -66,3 +66,31 @@ def test_clip_needs_open_clip_and_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_open_clip)
     with pytest.raises(s2n.MissingDependencyError, match="pip install open-clip-torch"):
         ClipEmbedder(weights="/nowhere/clip.pt")(np.zeros((1, 4, 32, 32), np.float32))
+
+
+def test_diversity_keeps_exactly_one_image_of_each_known_cluster():
+    """Five well-separated groups of two near-identical embeddings, five clusters: one image of each group."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(5, 20)) * 10
+    emb = np.repeat(centres, 2, axis=0) + rng.normal(size=(10, 20)) * 1e-3
+    order = rng.permutation(10)  # groups interleaved, so "the first k images" is not the answer
+    keep = select_diverse(emb[order], keep_fraction=0.5, seed=0)
+    kept_groups = np.sort(order[keep] // 2)
+    np.testing.assert_array_equal(kept_groups, np.arange(5))
+    # with 2 clusters of 10 images (keep_fraction 0.2) exactly 2 are kept
+    assert select_diverse(emb, keep_fraction=0.2, seed=1).sum() == 2
+
+
+def test_clip_without_torch_gives_the_install_hint_first(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_torch(name, *a, **kw):
+        if name.split(".")[0] in ("torch", "open_clip"):
+            raise ImportError(f"No module named {name!r}", name=name)
+        return real(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    with pytest.raises(s2n.MissingDependencyError, match="pip install open-clip-torch"):
+        ClipEmbedder(weights="/nowhere/other-clip.pt")(np.zeros((1, 4, 32, 32), np.float32))

@@ -75,11 +75,36 @@ def test_failures_table_and_retry(store):
     assert store.done("cross-sensor") == set() and len(store.failures()) == 1
 
 
-def test_split_is_a_stable_80_20_hash():
-    ids = [f"cs-32611-{i}-3650000" for i in range(4000)]
-    splits = [split_of(i) for i in ids]
-    assert splits == [split_of(i) for i in ids]
-    assert 0.78 < splits.count("train") / len(ids) < 0.82
+SPLIT_IDS = [f"cs-32611-{i}-3650000" for i in range(4000)]
+#: The split of the first ids, pinned: a change would silently move ROIs between train and test.
+PINNED_SPLITS = ["test"] + ["train"] * 11
+
+
+def _splits_in_a_fresh_process(hashseed: str) -> list[str]:
+    """split_of over SPLIT_IDS in a new interpreter with its own PYTHONHASHSEED (str hashes differ)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import sen2naip_xr
+
+    code = ("import json; from sen2naip_xr.store import split_of; "
+            f"print(json.dumps([split_of(i) for i in {SPLIT_IDS!r}]))")
+    env = {**os.environ, "PYTHONHASHSEED": hashseed,
+           "PYTHONPATH": str(Path(sen2naip_xr.__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_split_is_the_same_80_20_in_every_process():
+    """A split from per-process ``hash()`` would differ between these two interpreters."""
+    a, b = _splits_in_a_fresh_process("1"), _splits_in_a_fresh_process("2")
+    assert a == b == [split_of(i) for i in SPLIT_IDS]
+    assert 0.78 < a.count("train") / len(a) < 0.82
+    assert a[:12] == PINNED_SPLITS
 
 
 def test_clean_href_drops_sas_tokens_only():
