@@ -10,7 +10,9 @@ Example (Planetary Computer)::
 """
 
 from sen2naip_xr.catalog._config import PLANETARY_COMPUTER_STAC, PairingConfig, RoiConfig, SearchConfig
+from sen2naip_xr.catalog._geoparquet import GeoParquetCatalog
 from sen2naip_xr.catalog._pairing import Candidates, pair_cross_sensor, pair_synthetic, search_pairs
+from sen2naip_xr.catalog._plan import SearchStats
 from sen2naip_xr.catalog._roi import (
     CONUS,
     ROI_COLUMNS,
@@ -24,6 +26,7 @@ from sen2naip_xr.catalog._search import NAIP_COLUMNS, S2_COLUMNS, items_table, o
 __all__ = [
     "CONUS",
     "Candidates",
+    "GeoParquetCatalog",
     "NAIP_COLUMNS",
     "PLANETARY_COMPUTER_STAC",
     "PairingConfig",
@@ -31,6 +34,7 @@ __all__ = [
     "RoiConfig",
     "S2_COLUMNS",
     "SearchConfig",
+    "SearchStats",
     "items_table",
     "open_catalog",
     "pair_cross_sensor",

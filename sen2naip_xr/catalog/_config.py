@@ -14,6 +14,8 @@ PLANETARY_COMPUTER_STAC = "https://planetarycomputer.microsoft.com/api/stac/v1"
 
 Kind = Literal["cross-sensor", "synthetic"]
 KINDS: tuple[str, ...] = ("cross-sensor", "synthetic")
+Strategy = Literal["grouped", "per-roi"]
+STRATEGIES: tuple[str, ...] = ("grouped", "per-roi")
 
 
 def check_kind(kind: str) -> str:
@@ -29,10 +31,12 @@ def roi_size(kind: str) -> int:
 
 @dataclass(frozen=True)
 class SearchConfig(ConfigBase):
-    """Where and how to query a STAC API."""
+    """Where and how to query a STAC API (or a stac-geoparquet catalog)."""
 
     catalog_url: str = PLANETARY_COMPUTER_STAC
-    """Root of the STAC API (any STAC API with item search; Planetary Computer by default)."""
+    """Root of the STAC API (any STAC API with item search; Planetary Computer by default), or a
+    stac-geoparquet catalog: a folder or object-store URL (``file://``, ``az://``, ``s3://``,
+    ``gs://``, ``memory://``) holding one ``<collection>.parquet`` (file or folder) per collection."""
 
     s2_collection: str = "sentinel-2-l2a"
     """Collection id of the Sentinel-2 L2A items."""
@@ -56,7 +60,53 @@ class SearchConfig(ConfigBase):
     require_full_cover: bool = True
     """Keep an item for an ROI only when its footprint covers the whole ROI square."""
 
+    strategy: Strategy = "grouped"
+    """``grouped``: ROIs are searched per spatial group (one paged NAIP query per group, and for
+    cross-sensor one paged Sentinel-2 query per group covering all its NAIP dates), items are assigned
+    to ROIs locally. ``per-roi``: one NAIP query per ROI, then one Sentinel-2 query per NAIP date of
+    that ROI (the behaviour before groups; kept for comparisons). Both give the same candidates."""
+
+    concurrency: int = 8
+    """Queries in flight at once (threads). 1 runs them one after the other; the candidates are the
+    same whatever this value and whatever order the answers arrive in."""
+
+    group_deg: float = 0.5
+    """``grouped``: ROIs whose centres fall in the same cell of this many degrees (lon/lat grid) form
+    a group (fewer, larger groups: fewer requests, more items per request)."""
+
+    max_group_rois: int = 200
+    """``grouped``: at most this many ROIs per group (a fuller cell is split), which bounds the size of
+    the query geometry sent to the API."""
+
+    max_retries: int = 5
+    """Retries of a request answered 429 or 5xx (or failing to connect) before its ROIs are recorded
+    as failed. Only for clients opened here (:func:`open_catalog`)."""
+
+    backoff_s: float = 0.5
+    """First retry delay (seconds); it doubles at each retry (with jitter) up to ``max_backoff_s``.
+    A ``Retry-After`` header of the answer is honoured instead, up to ``max_backoff_s``."""
+
+    max_backoff_s: float = 60.0
+    """Longest wait before a retry (seconds), ``Retry-After`` included."""
+
+    timeout_s: float = 120.0
+    """Timeout of one HTTP request (seconds)."""
+
     def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise InputError(f"strategy={self.strategy!r} is not a search strategy; use one of {STRATEGIES}")
+        if not isinstance(self.concurrency, int) or self.concurrency < 1:
+            raise InputError(f"concurrency={self.concurrency!r} must be an integer >= 1; use e.g. 8")
+        if not self.group_deg > 0:
+            raise InputError(f"group_deg={self.group_deg!r} must be > 0 degrees; use e.g. 0.5")
+        if not isinstance(self.max_group_rois, int) or self.max_group_rois < 1:
+            raise InputError(f"max_group_rois={self.max_group_rois!r} must be an integer >= 1; use e.g. 200")
+        if not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise InputError(f"max_retries={self.max_retries!r} must be an integer >= 0; use e.g. 5")
+        for name in ("backoff_s", "max_backoff_s", "timeout_s"):
+            v = getattr(self, name)
+            if not v >= 0 or (name == "timeout_s" and v == 0):
+                raise InputError(f"{name}={v!r} must be a positive number of seconds")
         if self.page_size < 1:
             raise InputError(f"page_size={self.page_size!r} must be >= 1; use e.g. 100")
         if self.max_items is not None and self.max_items < 1:

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pystac
 import shapely
-import shapely.wkt
-from tqdm.auto import tqdm
 
 from sen2naip_xr._const import FAILURE_COLUMNS
-from sen2naip_xr._safe import redact
 from sen2naip_xr.catalog._config import PairingConfig, SearchConfig, check_kind
 from sen2naip_xr.catalog._roi import check_rois
-from sen2naip_xr.catalog._search import items_table, open_catalog, search_items
-from sen2naip_xr.errors import CatalogError
+from sen2naip_xr.catalog._search import items_table, open_catalog
+from sen2naip_xr.errors import InputError
 
 __all__ = ["Candidates", "pair_cross_sensor", "pair_synthetic", "search_pairs", "FAILURE_COLUMNS"]
 
 _ROI_KEEP = ["roi_id", "kind", "epsg", "x_min", "y_max", "size", "res"]
-#: Columns of failure tables (search here, load in :mod:`sen2naip_xr.load`).
 
 
 def _covering(rois: pd.DataFrame, items: pd.DataFrame, full_cover: bool) -> pd.DataFrame:
@@ -61,7 +56,7 @@ def pair_cross_sensor(
     """Cross-sensor candidates: every S2/NAIP pair covering an ROI with ``|dt| <= max_days``.
 
     ``dt_days`` is S2 minus NAIP in UTC calendar days (NAIP items carry a date, not a time). Rows are
-    sorted by ROI, then ``|dt_days|``, then ``eo:cloud_cover``; an empty table (with all columns)
+    sorted by ROI, then ``|dt_days|``, ``eo:cloud_cover``, the S2 and the NAIP id; an empty table (with all columns)
     means no pair was found.
 
     Parameters
@@ -102,7 +97,7 @@ def pair_cross_sensor(
     m = m[m["dt_days"].abs() <= cfg.max_days]
     out = rois[_ROI_KEEP].merge(m, on="roi_id")
     out = out.assign(_adt=out["dt_days"].abs()).sort_values(
-        ["roi_id", "_adt", "eo:cloud_cover", "s2_id"], kind="stable"
+        ["roi_id", "_adt", "eo:cloud_cover", "s2_id", "naip_id"], kind="stable"
     )
     return out.drop(columns="_adt")[cols].reset_index(drop=True)
 
@@ -168,6 +163,9 @@ class Candidates:
     """Every item the pairs refer to, by id (what the loaders read)."""
     failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(FAILURE_COLUMNS)))
     """ROIs whose search failed: ``roi_id``, ``stage`` (``search-naip`` / ``search-s2``), ``reason``."""
+    stats: Any = None
+    """Counters of the search (:class:`~sen2naip_xr.catalog.SearchStats`: strategy, requests, queries,
+    seconds); ``None`` for candidates built otherwise."""
 
     def summary(self) -> str:
         n_rois = len(self.rois)
@@ -187,18 +185,12 @@ class Candidates:
             lines.append("no candidates: widen datetime, raise max_cloud_cover / max_days, or add ROIs")
         if len(self.failures):
             lines.append(f"failed ROIs: {len(self.failures)} (see .failures)")
+        if self.stats is not None and n_rois:
+            lines.append(
+                f"search: {self.stats.strategy}, {self.stats.requests} requests "
+                f"({self.stats.per_roi(n_rois):.2f} per ROI), {self.stats.seconds:.1f} s"
+            )
         return "\n".join(lines)
-
-
-def _day_window(days: pd.Series, max_days: float) -> list[str]:
-    """RFC 3339 windows [d - max_days, d + max_days] (whole UTC days) around each distinct date."""
-    out = []
-    pad = timedelta(days=float(np.ceil(max_days)))
-    for d in sorted(set(days.dt.tz_convert("UTC").dt.normalize())):
-        start = (d - pad).strftime("%Y-%m-%dT00:00:00Z")
-        end = (d + pad).strftime("%Y-%m-%dT23:59:59Z")
-        out.append(f"{start}/{end}")
-    return out
 
 
 def search_pairs(
@@ -210,12 +202,45 @@ def search_pairs(
     config: SearchConfig | None = None,
     pairing: PairingConfig | None = None,
     progress: bool = True,
+    catalog: Any = None,
 ) -> Candidates:
-    """Search the catalog ROI by ROI and pair the results.
+    """Search the catalog for the ROIs and pair the results.
 
-    For each ROI: NAIP items intersecting its square within ``datetime``; for cross-sensor, then
-    Sentinel-2 items within ``max_days`` of each NAIP date (so S2 is never searched over whole years).
-    A failing query marks its ROI failed (``Candidates.failures``) and the other ROIs go on.
+    NAIP items intersecting the ROIs within ``datetime``; for cross-sensor, then Sentinel-2 items
+    within ``max_days`` of the NAIP dates (so S2 is never searched over whole years). With
+    ``config.strategy="grouped"`` (the default) nearby ROIs are searched together: one paged NAIP
+    query per spatial group and one paged Sentinel-2 query covering all the group's NAIP date windows
+    (a CQL2 filter), items assigned to ROIs locally; ``"per-roi"`` sends one NAIP query per ROI and one
+    Sentinel-2 query per NAIP date. Up to ``config.concurrency`` queries run at once; 429/5xx answers
+    are retried with backoff. The candidates are the same whatever the strategy, the concurrency and
+    the order answers arrive in. A failing query marks its ROIs failed (``Candidates.failures``, one
+    row per ROI) and the others go on.
+
+    Parameters
+    ----------
+    rois
+        ROI table (:func:`sample_rois`, :func:`rois_from_points`...).
+    kind
+        ``"cross-sensor"`` or ``"synthetic"``.
+    datetime
+        RFC 3339 interval of the NAIP captures, e.g. ``"2018-01-01/2022-12-31"``.
+    client
+        A pystac-client ``Client``, a :class:`GeoParquetCatalog` or anything with the same ``search``;
+        opened from ``catalog`` (or ``config.catalog_url``) when ``None``.
+    config, pairing
+        Search and pairing settings.
+    progress
+        Show requests done, pairs found, failed ROIs and an ETA (a tqdm bar on a terminal, log lines
+        of the ``sen2naip_xr.catalog`` logger otherwise).
+    catalog
+        A STAC API URL or a stac-geoparquet location (folder, ``file://``/``az://``/... URL, obstore
+        store) to open instead of ``config.catalog_url``.
+
+    Returns
+    -------
+    Candidates
+        The pairs table, the items by id, the ROIs, the failures (one record per ROI whose search
+        failed) and the search counters (``stats``).
 
     Examples
     --------
@@ -223,69 +248,45 @@ def search_pairs(
     >>> rois = s2n.sample_rois(50, seed=0)                           # doctest: +SKIP
     >>> cands = s2n.search_pairs(rois, datetime="2018-01-01/2022-12-31")  # Planetary Computer
     >>> cands.pairs.head()                                           # doctest: +SKIP
-
-    Parameters
-    ----------
-    rois
-        ROIs (:func:`sample_rois`, ``rois_from_*``).
-    kind
-        ``"cross-sensor"`` or ``"synthetic"``.
-    datetime
-        Search interval ``START/END``.
-    client
-        A ``pystac_client.Client`` (default: opened from ``config.catalog_url``).
-    config, pairing
-        Search and pairing settings.
-    progress
-        Show a progress bar.
-
-    Returns
-    -------
-    Candidates
-        The pairs table, the items by id, the ROIs and the failures (one record per ROI whose search failed).
     """
+    from sen2naip_xr.catalog._plan import run_search
+
     kind = check_kind(kind)
     check_rois(rois)
     cfg = config or SearchConfig()
     pcfg = pairing or PairingConfig()
-    client = client if client is not None else open_catalog(config=cfg)
+    if client is None:
+        client = open_catalog(catalog, config=cfg)
+    elif catalog is not None:
+        raise InputError("pass either client= or catalog= to search_pairs, not both")
+    t0 = time.perf_counter()
+    results, stats = run_search(rois, client=client, kind=kind, datetime=datetime, config=cfg, pairing=pcfg,
+                                progress=progress)
     naip_items: dict[str, pystac.Item] = {}
     s2_items: dict[str, pystac.Item] = {}
-    failures: list[dict[str, str]] = []
-    for idx, roi in tqdm(rois.iterrows(), total=len(rois), desc=f"search {kind}", disable=not progress):
-        geom = shapely.wkt.loads(roi["geometry"])
-        try:
-            found = search_items(client, cfg.naip_collection, intersects=geom, datetime=datetime, config=cfg)
-        except CatalogError as exc:
-            failures.append({"roi_id": roi["roi_id"], "stage": "search-naip", "reason": redact(exc)})
-            continue
-        naip_items.update((it.id, it) for it in found)
-        if kind != "cross-sensor" or not found:
-            continue
-        naip_one = items_table(found, kind="naip")
-        cov = _covering(rois.loc[[idx]], naip_one, cfg.require_full_cover)
-        for window in _day_window(naip_one["datetime"].iloc[cov["_item"].to_numpy()], pcfg.max_days):
-            try:
-                s2 = search_items(
-                    client, cfg.s2_collection, intersects=geom, datetime=window,
-                    max_cloud_cover=cfg.max_cloud_cover, config=cfg,
-                )
-            except CatalogError as exc:
-                failures.append({"roi_id": roi["roi_id"], "stage": "search-s2", "reason": redact(exc)})
-                break
-            s2_items.update((it.id, it) for it in s2)
-    failed = {f["roi_id"] for f in failures}
+    failures: list[tuple[int, str, str]] = []
+    for r in results:  # task order, never completion order
+        for it in r.naip:
+            naip_items.setdefault(it.id, it)
+        for it in r.s2:
+            s2_items.setdefault(it.id, it)
+        failures.extend(r.failures)
+    failures.sort(key=lambda f: (f[0], f[1]))
+    fail_rows = [{"roi_id": rois["roi_id"].iloc[p], "stage": st, "reason": why} for p, st, why in failures]
+    failed = {f["roi_id"] for f in fail_rows}
     ok = rois[~rois["roi_id"].isin(failed)]
-    naip_t = items_table(naip_items.values(), kind="naip")
+    naip_t = items_table([naip_items[k] for k in sorted(naip_items)], kind="naip")
     if kind == "cross-sensor":
-        pairs = pair_cross_sensor(ok, naip_t, items_table(s2_items.values(), kind="s2"), config=pcfg,
-                                  require_full_cover=cfg.require_full_cover)
+        s2_t = items_table([s2_items[k] for k in sorted(s2_items)], kind="s2")
+        pairs = pair_cross_sensor(ok, naip_t, s2_t, config=pcfg, require_full_cover=cfg.require_full_cover)
         used = set(pairs["naip_id"]) | set(pairs["s2_id"])
     else:
         pairs = pair_synthetic(ok, naip_t, config=pcfg, require_full_cover=cfg.require_full_cover)
         used = set(pairs["naip_id"])
-    items = {k: v for k, v in {**naip_items, **s2_items}.items() if k in used}
+    every = {**naip_items, **s2_items}
+    items = {k: every[k] for k in sorted(used)}
+    stats.seconds = time.perf_counter() - t0
     return Candidates(
         kind=kind, rois=rois, pairs=pairs, items=items,
-        failures=pd.DataFrame(failures, columns=list(FAILURE_COLUMNS)),
+        failures=pd.DataFrame(fail_rows, columns=list(FAILURE_COLUMNS)), stats=stats,
     )

@@ -13,7 +13,7 @@ from sen2naip_xr._safe import redact
 from sen2naip_xr.catalog._config import SearchConfig
 from sen2naip_xr.errors import CatalogError, InputError
 
-__all__ = ["open_catalog", "search_items", "items_table", "S2_COLUMNS", "NAIP_COLUMNS"]
+__all__ = ["open_catalog", "search_items", "items_table", "S2_COLUMNS", "NAIP_COLUMNS", "RETRY_STATUS"]
 
 #: Item-table columns of Sentinel-2 L2A items (Planetary Computer property names); any ``view:*``
 #: properties present are appended.
@@ -27,50 +27,102 @@ NAIP_COLUMNS: tuple[str, ...] = (
 )
 
 
+class _PoliteRetry:
+    """Builds the urllib3 ``Retry`` of clients opened here: 429 and 5xx answers (and failed connections)
+    are retried with exponential backoff and jitter, honouring ``Retry-After`` up to ``max_backoff_s``;
+    POST (pystac-client's item search) is retried too."""
+
+    @staticmethod
+    def make(cfg: SearchConfig) -> Any:
+        from urllib3 import Retry
+
+        class Retry_(Retry):
+            def get_retry_after(self, response: Any) -> float | None:
+                after = super().get_retry_after(response)
+                return None if after is None else min(float(after), float(cfg.max_backoff_s))
+
+        return Retry_(
+            total=cfg.max_retries, connect=cfg.max_retries, read=cfg.max_retries, status=cfg.max_retries,
+            backoff_factor=cfg.backoff_s, backoff_max=cfg.max_backoff_s, backoff_jitter=cfg.backoff_s / 2,
+            status_forcelist=RETRY_STATUS, allowed_methods=None, respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+
+
+#: HTTP statuses retried with backoff (``Retry-After`` honoured).
+RETRY_STATUS: tuple[int, ...] = (429, 500, 502, 503, 504)
+
+
 def open_catalog(
-    url: str | None = None,
+    url: Any = None,
     *,
     config: SearchConfig | None = None,
     request_modifier: Callable[[Any], Any] | None = None,
     headers: Mapping[str, str] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Any:
-    """Open a STAC API with pystac-client.
+    """Open a STAC API with pystac-client, or a stac-geoparquet catalog.
 
     ``url`` (or ``config.catalog_url``, Planetary Computer by default) may be any STAC API. With
     ``config.sign`` the client's modifier is :func:`planetary_computer.sign_inplace`, as Planetary
-    Computer's own examples do (hrefs outside ``*.blob.core.windows.net`` are left untouched).
+    Computer's own examples do (hrefs outside ``*.blob.core.windows.net`` are left untouched). Requests
+    answered 429 or 5xx are retried (``config.max_retries``, exponential backoff from
+    ``config.backoff_s``, ``Retry-After`` honoured); the connection pool holds ``config.concurrency``
+    connections.
+
+    A folder, a ``file://`` or object-store URL (``az://``, ``s3://``, ``gs://``, ``memory://``; with
+    ``storage_options`` for :func:`obstore.store.from_url`) or an obstore store holding one
+    ``<collection>.parquet`` per collection (Planetary Computer's stac-geoparquet layout) opens a
+    :class:`~sen2naip_xr.catalog.GeoParquetCatalog`, searched locally without any API request; its
+    hrefs stay unsigned (loading signs at read time).
 
     Parameters
     ----------
     url
-        Root of the STAC API (default: ``config.catalog_url``, the Planetary Computer).
+        Root of the STAC API, or a stac-geoparquet location (default: ``config.catalog_url``, the
+        Planetary Computer).
     config
-        :class:`~sen2naip_xr.SearchConfig` (signing of hrefs).
+        :class:`~sen2naip_xr.SearchConfig` (signing, retries, timeout, connection pool size).
     request_modifier, headers
         Passed to ``pystac_client.Client.open``.
+    storage_options
+        Options of :func:`obstore.store.from_url` for an object-store URL.
 
     Returns
     -------
-    pystac_client.Client
-        The opened client (:class:`~sen2naip_xr.CatalogError` when it cannot be opened).
+    pystac_client.Client or GeoParquetCatalog
+        The opened client (:class:`~sen2naip_xr.CatalogError` when a STAC API cannot be opened).
     """
     import pystac_client
+    from requests.adapters import HTTPAdapter
+
+    from sen2naip_xr.catalog._geoparquet import GeoParquetCatalog, is_geoparquet_location
 
     cfg = config or SearchConfig()
-    url = url or cfg.catalog_url
+    url = url if url is not None else cfg.catalog_url
+    if is_geoparquet_location(url):
+        return GeoParquetCatalog(url, storage_options=dict(storage_options or {}))
     if not isinstance(url, str) or not url.startswith(("http://", "https://", "file://", "/")):
-        raise InputError(f"catalog={url!r} is not a STAC API URL; pass e.g. {SearchConfig().catalog_url!r}")
+        raise InputError(
+            f"catalog={url!r} is not a STAC API URL nor a stac-geoparquet folder; pass e.g. "
+            f"{SearchConfig().catalog_url!r} or a folder holding <collection>.parquet files"
+        )
     modifier = None
     if cfg.sign:
         import planetary_computer
 
         modifier = planetary_computer.sign_inplace
     try:
-        return pystac_client.Client.open(
-            url, modifier=modifier, request_modifier=request_modifier, headers=dict(headers or {})
+        io = pystac_client.stac_api_io.StacApiIO(max_retries=None)
+        adapter = HTTPAdapter(max_retries=_PoliteRetry.make(cfg), pool_maxsize=max(10, cfg.concurrency))
+        io.session.mount("http://", adapter)
+        io.session.mount("https://", adapter)
+        return pystac_client.Client.open(  # Client.open hands these to the StacApiIO given
+            url, modifier=modifier, stac_io=io, headers=dict(headers or {}), request_modifier=request_modifier,
+            timeout=cfg.timeout_s,
         )
     except Exception as exc:  # pystac_client raises APIError, requests errors, JSON errors...
-        raise CatalogError(redact(f"catalog={url!r} could not be opened as a STAC API: {exc}")) from exc
+        raise CatalogError(f"catalog={redact(url)!r} could not be opened as a STAC API: {redact(exc)}") from exc
 
 
 def _cloud_filter(max_cloud_cover: float | None) -> dict[str, Any] | None:
@@ -87,25 +139,29 @@ def search_items(
     intersects: Any = None,
     datetime: str | None = None,
     max_cloud_cover: float | None = None,
+    filter: dict[str, Any] | None = None,  # noqa: A002 (the STAC API's name)
     config: SearchConfig | None = None,
 ) -> list[pystac.Item]:
     """All items of ``collection`` matching the query, following ``next`` links page by page.
 
     ``bbox`` is ``(west, south, east, north)`` in degrees, ``intersects`` a GeoJSON dict or shapely
     geometry, ``datetime`` an RFC 3339 interval (``"2020-01-01/2020-12-31"``), ``max_cloud_cover``
-    a percentage (sent as a CQL2 filter on ``eo:cloud_cover``). Page size and an item cap come from
-    ``config``.
+    a percentage (sent as a CQL2 filter on ``eo:cloud_cover``), ``filter`` a further CQL2-JSON filter
+    (and-ed with the cloud filter). Page size and an item cap come from ``config``. ``client`` is a
+    pystac-client ``Client`` or a :class:`~sen2naip_xr.catalog.GeoParquetCatalog`.
 
     Parameters
     ----------
     client
-        A ``pystac_client.Client`` (:func:`open_catalog`).
+        A ``pystac_client.Client`` or :class:`~sen2naip_xr.catalog.GeoParquetCatalog` (:func:`open_catalog`).
     collection
         Collection id.
     bbox, intersects, datetime
         The spatial and temporal filters of the search.
     max_cloud_cover
         ``eo:cloud_cover`` upper bound (percent), or None.
+    filter
+        A further CQL2-JSON filter, or None.
     config
         Page size and item limit (:class:`~sen2naip_xr.SearchConfig`).
 
@@ -114,6 +170,22 @@ def search_items(
     list of pystac.Item
         Every matching item.
     """
+    return search_counted(client, collection, bbox=bbox, intersects=intersects, datetime=datetime,
+                          max_cloud_cover=max_cloud_cover, filter=filter, config=config)[0]
+
+
+def search_counted(
+    client: Any,
+    collection: str,
+    *,
+    bbox: Sequence[float] | None = None,
+    intersects: Any = None,
+    datetime: str | None = None,
+    max_cloud_cover: float | None = None,
+    filter: dict[str, Any] | None = None,  # noqa: A002
+    config: SearchConfig | None = None,
+) -> tuple[list[pystac.Item], int]:
+    """:func:`search_items` and the number of requests (pages) it took (0 for a local catalog)."""
     cfg = config or SearchConfig()
     if bbox is not None:
         bbox = tuple(float(v) for v in bbox)
@@ -122,6 +194,8 @@ def search_items(
     if intersects is not None and not isinstance(intersects, dict):
         intersects = intersects.__geo_interface__
     flt = _cloud_filter(max_cloud_cover)
+    if filter is not None:
+        flt = filter if flt is None else {"op": "and", "args": [flt, filter]}
     try:
         search = client.search(
             collections=[collection],
@@ -133,10 +207,22 @@ def search_items(
             limit=cfg.page_size,
             max_items=cfg.max_items,
         )
-        return list(search.items())
+        items: list[pystac.Item] = []
+        pages = 0
+        if hasattr(search, "pages"):
+            for page in search.pages():
+                pages += 1
+                items.extend(page.items)
+        else:  # an in-process catalog with only ``items()``
+            items = list(search.items())
+        if getattr(client, "is_local", False):
+            return items, 0
+        return items, max(pages, 1)  # an empty answer is one request too
     except Exception as exc:
+        where = f"bbox={bbox}" if bbox is not None else "intersects=<geometry>" if intersects is not None else "everywhere"
         raise CatalogError(
-            redact(f"search of collection={collection!r} (bbox={bbox}, datetime={datetime!r}) failed: {exc}")
+            f"search of collection={collection!r} ({where}, datetime={datetime!r}) failed: "
+            f"{redact(type(exc).__name__ + ': ' + str(exc))[:2000]}"
         ) from exc
 
 
