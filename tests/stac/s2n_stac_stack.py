@@ -490,6 +490,7 @@ class Stack:
     procs: list[subprocess.Popen]
     pgdata: Path
     log: Path
+    dsn: str = ""  # the pgstac database (for loading more collections, e.g. s2n_dense.load)
 
     def stop(self) -> None:
         for p in self.procs:
@@ -568,6 +569,7 @@ def start_stack() -> Stack:
         with psycopg.connect(f"postgresql://postgres@127.0.0.1:{pg_port}/postgres", autocommit=True) as conn:
             conn.execute("CREATE DATABASE pgstac")
         dsn = f"postgresql://postgres:x@127.0.0.1:{pg_port}/pgstac"
+        stack.dsn = dsn
         db = PgstacDB(dsn=dsn)
         Migrate(db).run_migration()
         loader = Loader(db)
