@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
-
 import s2n_stac_stack as stack
 
 #: Default region: northern Vermont (lon/lat), like the case measured in issue 12.
@@ -115,7 +114,7 @@ def s2_items(d: Dense) -> list[dict]:
                         "s2:mgrs_tile": tile, "eo:cloud_cover": float(np.round(rng.uniform(0, 100), 3)),
                         "s2:processing_baseline": "05.00" if year >= 2022 else "02.12", "proj:epsg": 32618,
                     })
-                    for key, a in it["assets"].items():
+                    for a in it["assets"].values():
                         if "href" in a and ".blob.core.windows.net" in a["href"]:
                             a["href"] = a["href"].replace("24/X/WR", f"18/T/{tile[3:]}").replace("T24XWR", f"T{tile}")
                     for key in ("tilejson", "rendered_preview"):
