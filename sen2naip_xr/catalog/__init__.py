@@ -7,6 +7,11 @@ Example (Planetary Computer)::
     cands = s2n.search_pairs(rois, datetime="2019-01-01/2022-12-31")
     print(cands.summary())
     cands.pairs.to_parquet("pairs.parquet")
+
+    # the same search with no API request, on Planetary Computer's stac-geoparquet exports
+    # (one <collection>.parquet per collection, in a folder or an object store)
+    cands = s2n.search_pairs(rois, datetime="2019-01-01/2022-12-31", catalog="az://items/pc",
+                             config=s2n.SearchConfig(sign=False))
 """
 
 from sen2naip_xr.catalog._config import PLANETARY_COMPUTER_STAC, PairingConfig, RoiConfig, SearchConfig

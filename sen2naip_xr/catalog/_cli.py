@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from sen2naip_xr.catalog._config import KINDS, PLANETARY_COMPUTER_STAC, PairingConfig, SearchConfig
@@ -21,7 +22,9 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("search", help="search a STAC API for S2/NAIP candidate pairs and write them as a table")
-    p.add_argument("--catalog", default=PLANETARY_COMPUTER_STAC, help="STAC API URL (default: Planetary Computer)")
+    p.add_argument("--catalog", default=PLANETARY_COMPUTER_STAC,
+                   help="STAC API URL (default: Planetary Computer), or a stac-geoparquet folder / URL (file://, az://...) "
+                        "holding one <collection>.parquet per collection (searched locally, no API request)")
     p.add_argument("--bbox", type=_bbox, required=True, help="W,S,E,N in degrees, the region ROIs are drawn in (write --bbox=-117.2,32.8,... when W is negative)")
     p.add_argument("--datetime", required=True, help="START/END (RFC 3339 or YYYY-MM-DD)")
     p.add_argument("--kind", choices=KINDS, default="cross-sensor")
@@ -29,7 +32,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     # flags generated from the configs: defaults and help live in the dataclass fields
     PairingConfig.add_arguments(p.add_argument_group("pairing"))
-    SearchConfig.add_arguments(p.add_argument_group("search"), only=("max_cloud_cover", "page_size", "max_items"))
+    SearchConfig.add_arguments(p.add_argument_group("search"), only=("max_cloud_cover", "page_size", "max_items", "strategy", "concurrency"))
     p.add_argument("--out", type=Path, required=True, help="output table: .parquet or .csv")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -43,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
     if suffix not in (".parquet", ".csv"):
         raise InputError(f"--out {str(args.out)!r} must end in .parquet or .csv")
     cfg = SearchConfig.from_args(args, catalog_url=args.catalog)
+    if not args.no_progress:  # off a terminal, progress comes as log lines of this logger
+        logging.getLogger("sen2naip_xr.catalog").setLevel(logging.INFO)
+        logging.basicConfig(format="%(message)s")
     rois = sample_rois(args.rois, seed=args.seed, region=args.bbox, kind=args.kind)
     cands = search_pairs(rois, kind=args.kind, datetime=args.datetime, config=cfg,
                          pairing=PairingConfig.from_args(args), progress=not args.no_progress)
