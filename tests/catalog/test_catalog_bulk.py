@@ -313,12 +313,20 @@ def test_geoparquet_hrefs_are_signed_at_read_time(stac_stack, assets, parquet_di
 def test_cli_search_with_a_geoparquet_catalog(parquet_dir, tmp_path, capsys):
     from sen2naip_xr.cli import main
 
-    out = tmp_path / "pairs.parquet"
-    rc = main(["search", "--catalog", str(parquet_dir), "--bbox=-117.11,32.96,-117.03,32.99",
-               "--datetime", "2022-01-01/2022-12-31", "--rois", "2", "--seed", "0", "--out", str(out), "--no-progress"])
-    assert rc == 0
-    printed = capsys.readouterr().out
-    assert "0 requests" in printed and f"wrote {len(pd.read_parquet(out))} rows" in printed
+    tables = []
+    for extra in ([], ["--strategy", "per-roi", "--concurrency", "2"]):
+        out = tmp_path / f"pairs{len(extra)}.parquet"
+        rc = main(["search", "--catalog", str(parquet_dir), "--bbox=-117.11,32.96,-117.03,32.99",
+                   "--datetime", "2022-01-01/2022-12-31", "--rois", "2", "--seed", "0", "--out", str(out),
+                   "--no-progress", *extra])
+        assert rc == 0
+        printed = capsys.readouterr().out
+        tables.append(pd.read_parquet(out))
+        assert "0 requests" in printed and f"wrote {len(tables[-1])} rows" in printed
+        assert ("search: per-roi" if extra else "search: grouped") in printed
+    assert len(tables[0]) and tables[0].equals(tables[1])
+    assert main(["search", "--catalog", str(parquet_dir), "--bbox=1,2,3,4", "--datetime", "x", "--concurrency", "0",
+                 "--out", str(tmp_path / "a.parquet")]) == 2  # InputError: concurrency=0
 
 
 def test_geoparquet_errors_name_the_problem(tmp_path):

@@ -35,6 +35,7 @@ class Hit:
     method: str
     path: str
     status: int
+    body: bytes = b""
 
 
 class LatencyProxy:
@@ -63,7 +64,10 @@ class LatencyProxy:
             def do_POST(self):
                 proxy._handle(self, "POST")
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 128  # many clients connect at once
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -120,7 +124,7 @@ class LatencyProxy:
             h.send_header("Content-Length", str(len(payload)))
             h.end_headers()
             h.wfile.write(payload)
-            self._record(method, h.path, fault.status)
+            self._record(method, h.path, fault.status, body)
             return
         headers = {k: v for k, v in h.headers.items() if k.lower() not in _HOP and k.lower() != "accept-encoding"}
         for attempt in range(2):  # a kept-alive upstream connection may have been closed: reconnect once
@@ -142,8 +146,8 @@ class LatencyProxy:
         h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         h.wfile.write(data)
-        self._record(method, h.path, resp.status)
+        self._record(method, h.path, resp.status, body)
 
-    def _record(self, method: str, path: str, status: int) -> None:
+    def _record(self, method: str, path: str, status: int, body: bytes = b"") -> None:
         with self._lock:
-            self.log.append(Hit(time.monotonic(), method, path, status))
+            self.log.append(Hit(time.monotonic(), method, path, status, body))
