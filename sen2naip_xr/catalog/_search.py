@@ -122,7 +122,7 @@ def open_catalog(
             timeout=cfg.timeout_s,
         )
     except Exception as exc:  # pystac_client raises APIError, requests errors, JSON errors...
-        raise CatalogError(f"catalog={redact(url)!r} could not be opened as a STAC API: {redact(exc)}") from exc
+        raise CatalogError(redact(f"catalog={url!r} could not be opened as a STAC API: {exc}")) from exc
 
 
 def _cloud_filter(max_cloud_cover: float | None) -> dict[str, Any] | None:
@@ -220,10 +220,10 @@ def search_counted(
         return items, max(pages, 1)  # an empty answer is one request too
     except Exception as exc:
         where = f"bbox={bbox}" if bbox is not None else "intersects=<geometry>" if intersects is not None else "everywhere"
-        raise CatalogError(
+        raise CatalogError(redact(
             f"search of collection={collection!r} ({where}, datetime={datetime!r}) failed: "
-            f"{redact(type(exc).__name__ + ': ' + str(exc))[:2000]}"
-        ) from exc
+            f"{type(exc).__name__}: {exc}"
+        )[:2000]) from exc
 
 
 def _epsg(props: Mapping[str, Any]) -> float:
