@@ -51,7 +51,8 @@ class SearchConfig(ConfigBase):
     """Items per page requested from the API (``limit``); pystac-client follows ``next`` links."""
 
     max_items: int | None = None
-    """Stop after this many items per query (``None``: all pages)."""
+    """Stop after this many items per query (``None``: all pages). A ``grouped`` query serves many ROIs,
+    so a cap changes the candidates: the two strategies agree only without one."""
 
     sign: bool = True
     """Sign asset hrefs with ``planetary_computer.sign_inplace`` as the client modifier. Loading
