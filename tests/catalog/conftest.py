@@ -8,15 +8,17 @@ import pytest
 DENSE_REGION = (-73.0, 44.5, -72.5, 44.8)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dense(stac_stack):
-    """(layout, NAIP item dicts, S2 item dicts) of a dense catalog loaded into the test stack once."""
+    """(layout, NAIP item dicts, S2 item dicts) of a dense catalog loaded into the test stack for one
+    module, then deleted (other tests see the stack's own collections only)."""
     import s2n_dense as dn
 
     d = dn.Dense(region=DENSE_REGION, years=(2016, 2018, 2020), naip_collection="naip-dense",
                  s2_collection="sentinel-2-l2a-dense")
     naip, s2 = dn.load(stac_stack, d)
-    return d, naip, s2
+    yield d, naip, s2
+    dn.unload(stac_stack, d)
 
 
 @pytest.fixture()

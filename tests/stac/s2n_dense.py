@@ -161,3 +161,12 @@ def write_geoparquet(folder, items_by_collection: dict[str, list[dict]]) -> None
     for cid, items in items_by_collection.items():
         table = sga.parse_stac_items_to_arrow(items).read_all()
         sga.to_parquet(table, folder / f"{cid}.parquet")
+
+
+def unload(st: stack.Stack, d: Dense) -> None:
+    """Delete the dense collections (and their items) from the stack again."""
+    import psycopg
+
+    with psycopg.connect(st.dsn, autocommit=True) as conn:
+        for cid in (d.naip_collection, d.s2_collection):
+            conn.execute("SELECT pgstac.delete_collection(%s)", [cid])
