@@ -70,11 +70,11 @@ def test_model_overrides_the_recorded_one(store, tmp_path):
 
 def test_harmonized_hr_matches_the_stored_histogram(store):
     """The HR of a sample is the stored NAIP matched to the stored histogram of the drawn harmonizer."""
-    import xarray as xr
+    from sen2naip_xr.store import open_roi
 
     ds = SRDataset(store, configuration="statistical", split=None, noise="none")
     name, role = ds.samples[0]
-    stored = xr.open_zarr(store / "synthetic" / name / role, consolidated=False)
+    stored = open_roi(store, "synthetic", name, role)
     hist = stored.hist.sel(harmonizer="gamma_mvn_p50").values.astype(np.float64)
     hr = ds[0]["hr"].numpy()
     for b in range(4):
