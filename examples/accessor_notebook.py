@@ -52,11 +52,12 @@ print(hr.rio.crs, hr.rio.resolution(), lr.rio.resolution())
 # ## The accessor: every operator of the degradation model, one line each
 
 # %%
-sim = hr.s2n.degrade(["identity", "gamma_mvn"], noise="gaussian", seed=0)       # == s2n.degrade(hr, ...)
+sim = hr.s2n.degrade(["identity", "gamma_mvn"], noise="gaussian", seed=0)       # == s2n.degrade(hr, ...): a DataTree
+print(sim["lr/lr"].rio.resolution(), sim["lr/lr"].rio.bounds() == lr.rio.bounds())  # its own 10 m grid
 blurred = hr.s2n.blur_downsample()                                               # SEN2NAIP sigmas, x1/4
 matched = blurred.s2n.histogram_match(lr.drop_vars("spatial_ref"))               # per band, skimage semantics
 print("blank?", bool(hr.s2n.is_blank()))
-for h in sim.harmonizer.values:
-    err = float(np.sqrt(((sim.lr.sel(harmonizer=h).values - lr.values) ** 2).mean()))
+for h in sim["lr/lr"].harmonizer.values:
+    err = float(np.sqrt(((sim["lr/lr"].sel(harmonizer=h).values - lr.values) ** 2).mean()))
     print(f"{h:>14}: RMSE against the real S2 = {err:.4f}")
 print("identity + blur, histogram-matched: RMSE", float(np.sqrt(((matched.values - lr.values) ** 2).mean())))

@@ -36,5 +36,5 @@ class S2NAccessor:
     def harmonize(self, *args: Any, **kwargs: Any) -> xr.DataArray:
         return _harmonize.harmonize(self._obj, *args, **kwargs)
 
-    def degrade(self, *args: Any, **kwargs: Any) -> xr.Dataset:
+    def degrade(self, *args: Any, **kwargs: Any) -> xr.DataTree:
         return _degrade.degrade(self._obj, *args, **kwargs)

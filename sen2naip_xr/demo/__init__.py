@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +26,17 @@ import numpy as np
 from sen2naip_xr.config import METHODS
 from sen2naip_xr.errors import InputError, StoreError
 from sen2naip_xr.figures import dataset_preview
-from sen2naip_xr.store._layout import _zarr_ready
+from sen2naip_xr.ops import georeference
 
 
 def run_demo(out: str | Path, *, size: int = 1100, seed: int = 0, percentiles=(10, 50, 90),
              noise: str = "real", device: str = "auto") -> dict:
-    """Degrade the embedded scene with every method; write ``degradation.zarr`` and ``degradation.png``."""
-    from dask.diagnostics import ProgressBar
+    """Degrade the embedded scene with every method; write ``degradation.zarr`` and ``degradation.png``.
+
+    ``degradation.zarr`` is :func:`~sen2naip_xr.degrade`'s tree (nodes ``hr`` and ``lr``, each with its own
+    ``spatial_ref``) plus a node ``naip`` with the input scene; ``xr.open_datatree(path, engine="zarr")``
+    opens it with its defaults, CRS included."""
+    import xarray as xr
 
     from sen2naip_xr.degrade import degrade
     from sen2naip_xr.figures import degradation_figure
@@ -46,21 +51,36 @@ def run_demo(out: str | Path, *, size: int = 1100, seed: int = 0, percentiles=(1
     naip = example_image(size, seed, chunks={"y": 220, "x": 220})
     ds = degrade(naip, list(METHODS), percentiles=percentiles, noise=noise, seed=seed, device=device)  # type: ignore[arg-type]
     store = out / "degradation.zarr"
-    with ProgressBar(minimum=1.0):
-        _zarr_ready(ds.assign(naip=naip)).to_zarr(store, mode="w", consolidated=False)
-    import xarray as xr
+    naip = naip.assign_coords(band=naip.band.astype(object))
+    naip.attrs.update(long_name="input NAIP-like reflectance (2.5 m), the scene that was degraded", units="1")
+    ds["naip"] = xr.DataTree(georeference(naip).to_dataset(name="naip"))
+    with _progress(), warnings.catch_warnings():
+        # consolidated metadata is what lets xr.open_zarr/open_datatree open it without a warning; zarr notes
+        # that format 3 does not specify it yet (xarray and zarr-python read it)
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
+        ds.to_zarr(store, mode="w", zarr_format=3, consolidated=True)
 
-    written = xr.open_zarr(store, consolidated=False).load()
-    png = degradation_figure(written.naip, written, out / "degradation.png",
+    written = xr.open_datatree(store, engine="zarr").load()
+    png = degradation_figure(written["naip/naip"], written["lr"].ds, out / "degradation.png",
                              title=f"sen2naip_xr demo: procedural NAIP scene {size}x{size}, seed {seed}, noise={noise}")
     seconds = time.perf_counter() - t0
+    lr = written["lr/lr"]
     print(f"{'method':<22}{'mean R':>8}{'mean G':>8}{'mean B':>8}{'mean NIR':>9}")
-    for m in written.harmonizer.values:
-        means = written.lr.sel(harmonizer=m).mean(("y_lr", "x_lr")).values
+    for m in lr.harmonizer.values:
+        means = lr.sel(harmonizer=m).mean(("y", "x")).values
         print(f"{str(m):<22}" + "".join(f"{v:>8.4f}" for v in means[:3]) + f"{means[3]:>9.4f}")
     print(f"wrote {store} and {png} in {seconds:.1f} s")
-    return {"store": store, "png": png, "seconds": seconds, "methods": list(map(str, written.harmonizer.values)),
-            "lr_mean": np.asarray(written.lr.mean(("y_lr", "x_lr")).values)}
+    return {"store": store, "png": png, "seconds": seconds, "methods": list(map(str, lr.harmonizer.values)),
+            "lr_mean": np.asarray(lr.mean(("y", "x")).values)}
+
+
+def _progress():
+    """A dask progress bar on a terminal; nothing in logs (the printed table says when it is done)."""
+    import contextlib
+
+    from dask.diagnostics import ProgressBar
+
+    return ProgressBar(minimum=1.0) if sys.stdout.isatty() else contextlib.nullcontext()
 
 
 def run_dataset_demo(out: str | Path, *, cross_sensor_size: int = 484, synthetic_size: int = 1100,
@@ -145,7 +165,8 @@ def run_dataset_demo(out: str | Path, *, cross_sensor_size: int = 484, synthetic
         s2 = xr.open_zarr(store_path, group=f"cross-sensor/{m['roi']}/lr", consolidated=False)
         sim = degrade(naip, list(methods), noise=noise, seed=seed, device=device, include_hr=False)  # type: ignore[arg-type]
         panels = [("NAIP (2.5 m)", naip.values), ("NAIP_h (2.5 m)", g.hr.values)]
-        panels += [(f"S2-like: {h}", sim.lr.sel(harmonizer=h).values) for h in sim.harmonizer.values]
+        sim = sim["lr/lr"]
+        panels += [(f"S2-like: {h}", sim.sel(harmonizer=h).values) for h in sim.harmonizer.values]
         panels.append(("Sentinel-2 (10 m)", s2.lr.values))
         dataset_preview(panels, png, title=f"{m['roi']} ({m['roi_id']}): QA1 {m['QA_1']:.2f} px, QA2 {m['QA_2']:.2f} deg")
     seconds = time.perf_counter() - t0

@@ -146,7 +146,9 @@ def blur_downsample(
 
     Dask inputs keep their chunking: HR chunks are aligned to multiples of 4, a halo of 8 pixels is shared
     between neighbours, and LR chunks are the HR chunks / 4. ``y``/``x`` coordinates become the LR pixel
-    centres; other coordinates and attrs (e.g. rioxarray CRS) are carried.
+    centres; other coordinates and attrs are carried, and a rioxarray CRS (``spatial_ref``) is carried with
+    the LR grid's own ``GeoTransform`` (pixels ``factor`` times larger, same bounds), so ``rio.resolution()``,
+    ``rio.bounds()`` and ``rio.to_raster()`` see the 10 m grid.
     """
     cfg = BlurConfig(sigma=sigma, factor=factor, mode=mode)  # type: ignore[arg-type]  # validated there
     image = as_image(image, min_size=8, divisible=cfg.factor)
@@ -162,22 +164,34 @@ def blur_downsample(
 
 
 def _fix_transform(out: xr.DataArray, image: xr.DataArray, factor: int) -> xr.DataArray:
-    """Carry a rioxarray CRS to the LR grid, with the CF ``GeoTransform`` of the LR pixel centres.
-
-    The ``spatial_ref`` coordinate is copied and its GeoTransform recomputed from the new coordinates,
-    which is what ``rio.write_transform`` would write, without its (slow) round trip through rasterio.
-    """
+    """Carry a rioxarray CRS to the LR grid, with the CF ``GeoTransform`` of the LR pixel centres."""
     if "spatial_ref" not in image.coords:
         return out
-    ref = image.coords["spatial_ref"].variable
+    return georeference(out.assign_coords(spatial_ref=image.coords["spatial_ref"].variable))
+
+
+def georeference(da: xr.DataArray) -> xr.DataArray:
+    """Give ``da`` its own CF grid mapping: a ``spatial_ref`` whose ``GeoTransform`` is that of its own
+    ``y``/``x`` pixel centres, named by a ``grid_mapping`` attribute (not only an encoding, so that
+    ``to_zarr`` writes ``spatial_ref`` as a coordinate and ``xr.open_zarr`` decodes it with its defaults).
+
+    What ``rio.write_transform`` would write, without its round trip through rasterio. Arrays without a
+    ``spatial_ref`` coordinate are returned unchanged.
+    """
+    if "spatial_ref" not in da.coords:
+        return da
+    ref = da.coords["spatial_ref"].variable
     attrs = dict(ref.attrs)
-    if all(d in out.coords and out.sizes[d] > 1 for d in ("x", "y")):
-        x, y = out["x"].values, out["y"].values
+    if all(d in da.coords and da.sizes[d] > 1 for d in ("x", "y")):
+        x, y = da["x"].values, da["y"].values
         dx, dy = float(x[1] - x[0]), float(y[1] - y[0])
         attrs["GeoTransform"] = " ".join(repr(float(v)) for v in (x[0] - dx / 2, dx, 0.0, y[0] - dy / 2, 0.0, dy))
     else:
         attrs.pop("GeoTransform", None)
-    return out.assign_coords(spatial_ref=xr.Variable((), ref.values, attrs))
+    out = da.assign_coords(spatial_ref=xr.Variable((), ref.values, attrs))
+    out.encoding = {k: v for k, v in da.encoding.items() if k != "grid_mapping"}
+    out.attrs = {**da.attrs, "grid_mapping": "spatial_ref"}
+    return out
 
 
 def add_noise(
@@ -203,7 +217,7 @@ def add_noise(
     cfg = NoiseConfig(model=model, sigma=sigma, seed=seed)
     lr = as_image(lr, arg="lr")
     if cfg.model == "none":
-        return lr
+        return georeference(lr)
     key = _rng.derive_key(cfg.seed, "noise", cfg.model, stream)
     attrs = _chain(lr, provenance("add_noise", **cfg.to_dict(), stream=stream))
     if cfg.model == "real":
@@ -214,12 +228,13 @@ def add_noise(
         def real(block, *, offset, global_shape):
             return block + _numpy.real_noise(block, table, key=key, offset=offset, global_shape=global_shape)
 
-        return _lift.positional(real, lr, op="noise-real", token=(cfg, stream, key, table[0].tobytes()), attrs=attrs)
+        return georeference(_lift.positional(real, lr, op="noise-real", token=(cfg, stream, key, table[0].tobytes()),
+                                             attrs=attrs))
 
     def gaussian(block, *, offset, global_shape):
         rms = _numpy.band_rms(block)
         return block + _numpy.gaussian_noise(block, rms, sigma=cfg.sigma, key=key, offset=offset,
                                              global_shape=global_shape)
 
-    return _lift.positional(gaussian, lr, op="noise-gaussian", token=(cfg, stream, key), whole_images=True,
-                            attrs=attrs)
+    return georeference(_lift.positional(gaussian, lr, op="noise-gaussian", token=(cfg, stream, key),
+                                         whole_images=True, attrs=attrs))

@@ -120,7 +120,7 @@ def validate_store(store, out, *, methods: Sequence[str] = ("identity", "gamma_l
     pairs = cross_sensor_pairs(store, split=split)
     ds = degrade(pairs.naip, list(methods), percentiles=percentiles, noise=noise, seed=seed, model=model,  # type: ignore[arg-type]
                  device=device, include_hr=False)
-    sim = ds.lr.rename(y_lr="y", x_lr="x")
+    sim = ds["lr/lr"]
     obs = pairs.s2.rename(y_lr="y", x_lr="x")
     table = validation_table(compare(sim, obs))
     out = Path(out)
