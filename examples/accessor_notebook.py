@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import sen2naip_xr as s2n
-from sen2naip_xr.demo._catalog import build_demo_catalog
+from sen2naip_xr.demo import embedded_catalog
 from sen2naip_xr.load import NoSigner
 
 out = Path(sys.argv[sys.argv.index("--out") + 1]) if "--out" in sys.argv else Path("notebook-output")
@@ -33,7 +33,7 @@ out = Path(sys.argv[sys.argv.index("--out") + 1]) if "--out" in sys.argv else Pa
 # ## A small store (5 ROIs of 128 px, in this process)
 
 # %%
-cat = build_demo_catalog(out / "catalog", n_cross_sensor=5, n_synthetic=0, cross_sensor_size=128)
+cat = embedded_catalog(out / "catalog", n_cross_sensor=5, n_synthetic=0, cross_sensor_size=128)
 cands = s2n.search_pairs(cat.cross_sensor_rois, datetime=cat.datetime, client=cat.client, progress=False)
 store = out / "dataset.zarr"
 s2n.build_cross_sensor(cands, store, config=s2n.CrossSensorConfig(max_spectral_angle_deg=6.0),

@@ -181,6 +181,8 @@ def _node(images: list[xr.DataArray], name: str, labels: list[str], long_name: s
     da.attrs = {k: v for k, v in da.attrs.items() if k not in ("long_name", "units", "grid_mapping")}
     da.attrs.update(long_name=long_name, units="1")
     da[VARIANT_DIM].attrs.update(long_name="harmonization method (and gamma percentile)")
+    if "band" in da.coords:
+        da["band"].attrs.update(long_name="spectral band (NAIP R, G, B, NIR; Sentinel-2 B04, B03, B02, B08)")
     da = georeference(da).to_dataset(name=name)
     return da.drop_indexes(VARIANT_DIM).set_xindex(VARIANT_DIM, HarmonizerIndex)
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pystac
 import shapely
 import shapely.wkt
-from tqdm.auto import tqdm
 
+from sen2naip_xr._progress import progress as _progress
 from sen2naip_xr._safe import redact
 from sen2naip_xr.catalog._config import PairingConfig, SearchConfig, check_kind
 from sen2naip_xr.catalog._roi import check_rois
@@ -156,6 +156,17 @@ class Candidates:
             lines.append(f"failed ROIs: {len(self.failures)} (see .failures)")
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        return f"<Candidates {self.summary().splitlines()[0]}; .pairs, .rois, .items, .failures>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head = "".join(f"<li>{html.escape(line)}</li>" for line in self.summary().splitlines())
+        table = self.pairs.head(5).to_html(max_cols=8, index=False, border=0) if len(self.pairs) else ""
+        more = f"<p>first 5 of {len(self.pairs)} rows of <code>.pairs</code></p>" if len(self.pairs) > 5 else ""
+        return f"<div><b>Candidates</b><ul>{head}</ul>{table}{more}</div>"
+
 
 def _day_window(days: pd.Series, max_days: float) -> list[str]:
     """RFC 3339 windows [d - max_days, d + max_days] (whole UTC days) around each distinct date."""
@@ -199,7 +210,7 @@ def search_pairs(
     naip_items: dict[str, pystac.Item] = {}
     s2_items: dict[str, pystac.Item] = {}
     failures: list[dict[str, str]] = []
-    for idx, roi in tqdm(rois.iterrows(), total=len(rois), desc=f"search {kind}", disable=not progress):
+    for idx, roi in _progress(rois.iterrows(), total=len(rois), desc=f"search {kind}", enabled=progress):
         geom = shapely.wkt.loads(roi["geometry"])
         try:
             found = search_items(client, cfg.naip_collection, intersects=geom, datetime=datetime, config=cfg)

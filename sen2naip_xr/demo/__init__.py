@@ -2,7 +2,7 @@
 
 1. The degradation figure: the embedded procedural NAIP scene degraded with every harmonization method
    (``degradation.zarr``, ``degradation.png``).
-2. The dataset: both builders end to end on the embedded demo catalog (:mod:`sen2naip_xr.demo._catalog`:
+2. The dataset: both builders end to end on the embedded demo catalog (:func:`embedded_catalog`:
    procedural NAIP COGs, Sentinel-2 made from them by a known degradation, STAC items in Planetary
    Computer's layout) on a LocalCluster: ``sen2naip.zarr`` with ``demo_truth`` in its root attributes,
    ``preview.png`` (NAIP, NAIP_h, S2-like per harmonizer, S2) and a summary table.
@@ -24,9 +24,42 @@ from pathlib import Path
 import numpy as np
 
 from sen2naip_xr.config import METHODS
+from sen2naip_xr.demo._catalog import DemoCatalog, DemoTruth, build_demo_catalog
 from sen2naip_xr.errors import InputError, StoreError
 from sen2naip_xr.figures import dataset_preview
 from sen2naip_xr.ops import georeference
+
+__all__ = ["embedded_catalog", "DemoCatalog", "DemoTruth", "run_demo", "run_dataset_demo"]
+
+
+def embedded_catalog(folder: str | Path, *, kind: str | None = None, n: int | None = None, seed: int = 0,
+                     n_cross_sensor: int = 6, n_synthetic: int = 5, cross_sensor_size: int = 484,
+                     synthetic_size: int = 1100, truth: DemoTruth | None = None) -> DemoCatalog:
+    """The embedded demo catalog: procedural NAIP scenes and Sentinel-2 scenes made from them by a known
+    degradation, written as COGs with STAC items under ``folder`` (reused when already there with the same
+    parameters; about 6 MB per cross-sensor ROI and 20 MB per synthetic ROI at the default sizes), served by an
+    in-process STAC API.
+
+    Returns a :class:`DemoCatalog`: ``client`` (pass as ``client=`` to :func:`sen2naip_xr.search_pairs`),
+    ``rois(kind)``, ``datetime``, ``truth`` (the known degradation) and ``root`` (the folder). ``kind`` and
+    ``n`` (as the command line's ``--catalog embedded --rois n`` passes them) write only that part, ``n`` ROIs.
+    Also reachable as the named catalog ``"embedded"``
+    (:func:`sen2naip_xr.catalog.open_named_catalog`).
+
+    Example::
+
+        from sen2naip_xr.demo import embedded_catalog
+        cat = embedded_catalog("demo-scenes")
+        cands = s2n.search_pairs(cat.rois("cross-sensor"), datetime=cat.datetime, client=cat.client)
+    """
+    if kind is not None:
+        if kind not in ("cross-sensor", "synthetic"):
+            raise InputError(f"kind={kind!r} must be 'cross-sensor' or 'synthetic'")
+        count = n or (6 if kind == "cross-sensor" else 5)
+        n_cross_sensor, n_synthetic = (count, 0) if kind == "cross-sensor" else (0, count)
+    return build_demo_catalog(folder, n_cross_sensor=n_cross_sensor, n_synthetic=n_synthetic,
+                              cross_sensor_size=cross_sensor_size, synthetic_size=synthetic_size, seed=seed,
+                              truth=truth)
 
 
 def run_demo(out: str | Path, *, size: int = 1100, seed: int = 0, percentiles=(10, 50, 90),
@@ -52,6 +85,7 @@ def run_demo(out: str | Path, *, size: int = 1100, seed: int = 0, percentiles=(1
     ds = degrade(naip, list(METHODS), percentiles=percentiles, noise=noise, seed=seed, device=device)  # type: ignore[arg-type]
     store = out / "degradation.zarr"
     naip = naip.assign_coords(band=naip.band.astype(object))
+    naip["band"].attrs.update(long_name="spectral band (NAIP R, G, B, NIR)")
     naip.attrs.update(long_name="input NAIP-like reflectance (2.5 m), the scene that was degraded", units="1")
     ds["naip"] = xr.DataTree(georeference(naip).to_dataset(name="naip"))
     with _progress(), warnings.catch_warnings():
@@ -91,7 +125,6 @@ def run_dataset_demo(out: str | Path, *, cross_sensor_size: int = 484, synthetic
     import xarray as xr
 
     from sen2naip_xr.catalog import search_pairs
-    from sen2naip_xr.demo._catalog import build_demo_catalog
     from sen2naip_xr.load import NoSigner
     from sen2naip_xr.pipeline import (
         CrossSensorConfig,

@@ -1,7 +1,8 @@
 """The embedded demo catalog: procedural NAIP scenes, Sentinel-2 scenes made from them by a *known*
 degradation, written as COGs to a local folder and described by STAC items in Planetary Computer's layout.
 
-The catalog answers ``search(...)`` like a pystac-client ``Client`` (collections, bbox/intersects,
+The scenes are served by :class:`sen2naip_xr.catalog.OfflineCatalog`, the offline STAC backend of the
+catalog stage, which answers ``search(...)`` like a pystac-client ``Client`` (collections, bbox/intersects,
 datetime, the ``eo:cloud_cover`` CQL2 filter), so :func:`sen2naip_xr.search_pairs`,
 :func:`sen2naip_xr.load_pairs` and the pipelines run on it through the same code as on a real STAC API.
 
@@ -31,9 +32,13 @@ import pystac
 from sen2naip_xr import _rng
 from sen2naip_xr._const import HR_RES, LR_RES, S2_ASSETS
 from sen2naip_xr._safe import dumps_strict
+from sen2naip_xr.catalog._offline import OfflineCatalog
 from sen2naip_xr.errors import InputError, StoreError
 
 __all__ = ["DemoCatalog", "DemoTruth", "EmbeddedCatalog", "build_demo_catalog", "roi_table"]
+
+#: The in-process STAC API the demo scenes are served by (:class:`sen2naip_xr.catalog.OfflineCatalog`).
+EmbeddedCatalog = OfflineCatalog
 
 EPSG = 32611
 #: Upper-left corner of the demo region (UTM 11N, near San Diego; on the 10 m grid).
@@ -68,80 +73,6 @@ class DemoTruth:
         d["formula"] = ("S2 = blur_downsample(shift(NAIP ** (1/gamma), 4*(dy, dx)), sigma) + noise_sd*N(0,1); "
                         "DN = round(S2*10000) + 1000 (baseline 04.00)")
         return d
-
-
-# ------------------------------------------------------------------------------------------------
-# an in-process STAC API: what pystac-client's Client.search offers, on a list of items
-class _Search:
-    def __init__(self, items: list[pystac.Item]) -> None:
-        self._items = items
-
-    def items(self):
-        return iter(self._items)
-
-    def item_collection(self) -> pystac.ItemCollection:
-        return pystac.ItemCollection(self._items)
-
-
-def _interval(text: str | None) -> tuple[pd.Timestamp, pd.Timestamp]:
-    if not text:
-        return pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
-    a, _, b = str(text).partition("/")
-    b = b or a
-
-    def ts(v: str, end: bool) -> pd.Timestamp:
-        if v in ("", ".."):
-            return (pd.Timestamp.max if end else pd.Timestamp.min).tz_localize("UTC")
-        t = pd.Timestamp(v)
-        t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-        if end and len(v) <= 10:  # a bare date ends at the end of that day
-            t = t + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-        return t
-
-    return ts(a, False), ts(b, True)
-
-
-class EmbeddedCatalog:
-    """A STAC API in process: ``search`` with the arguments :func:`sen2naip_xr.search_items` sends.
-
-    Accepts a list of :class:`pystac.Item` (or a :class:`pystac.ItemCollection`), e.g. a collection
-    exported from a STAC API for offline work.
-    """
-
-    def __init__(self, items: Any) -> None:
-        self.items = list(items)
-
-    def search(self, *, collections=None, bbox=None, intersects=None, datetime=None, filter=None,  # noqa: A002
-               filter_lang=None, limit=None, max_items=None, **_: Any) -> _Search:
-        import shapely
-        import shapely.geometry
-
-        area = None
-        if intersects is not None:
-            area = shapely.geometry.shape(intersects if isinstance(intersects, dict) else intersects.__geo_interface__)
-        elif bbox is not None:
-            area = shapely.geometry.box(*bbox)
-        lo, hi = _interval(datetime)
-        max_cc = None
-        if filter:
-            if filter.get("op") != "<=" or filter["args"][0].get("property") != "eo:cloud_cover":
-                raise InputError(f"filter={filter!r} is not supported by the embedded catalog; only eo:cloud_cover <= x")
-            max_cc = float(filter["args"][1])
-        out = []
-        for it in self.items:
-            if collections and it.collection_id not in collections:
-                continue
-            t = pd.Timestamp(it.datetime).tz_convert("UTC")
-            if not lo <= t <= hi:
-                continue
-            if area is not None and not shapely.geometry.shape(it.geometry).intersects(area):
-                continue
-            if max_cc is not None and float(it.properties.get("eo:cloud_cover", 0)) > max_cc:
-                continue
-            out.append(it)
-            if max_items and len(out) >= max_items:
-                break
-        return _Search(out)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -317,6 +248,16 @@ class DemoCatalog:
     """Folder of the COGs and ``items.json``."""
     reused: bool = False
     """True when the scenes were already there (same parameters) and were not written again."""
+
+    def rois(self, kind: str) -> pd.DataFrame:
+        """The ROI table of ``kind`` (``"cross-sensor"`` or ``"synthetic"``)."""
+        if kind not in ("cross-sensor", "synthetic"):
+            raise InputError(f"kind={kind!r} must be 'cross-sensor' or 'synthetic'")
+        return self.cross_sensor_rois if kind == "cross-sensor" else self.synthetic_rois
+
+    def root_attrs(self, kind: str) -> dict[str, Any]:
+        """Attributes for the store's root: the known degradation (``demo_truth``) of the cross-sensor part."""
+        return {"demo_truth": self.truth.to_dict()} if kind == "cross-sensor" else {}
 
 
 def _params_key(**kw: Any) -> str:

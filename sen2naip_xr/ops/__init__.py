@@ -189,6 +189,10 @@ def georeference(da: xr.DataArray) -> xr.DataArray:
     else:
         attrs.pop("GeoTransform", None)
     out = da.assign_coords(spatial_ref=xr.Variable((), ref.values, attrs))
+    for dim in ("x", "y"):
+        if dim in out.coords and not out[dim].attrs.get("units"):
+            out[dim].attrs.update(standard_name=f"projection_{dim}_coordinate", units="m",
+                                  long_name=f"{dim} coordinate of the pixel centre")
     out.encoding = {k: v for k, v in da.encoding.items() if k != "grid_mapping"}
     out.attrs = {**da.attrs, "grid_mapping": "spatial_ref"}
     return out

@@ -84,20 +84,9 @@ def register(subparsers) -> None:
 def _candidates(args: argparse.Namespace, kind: str):
     from sen2naip_xr.catalog import PairingConfig, SearchConfig, sample_rois, search_pairs
 
-    if args.catalog == "embedded":
-        from sen2naip_xr.demo._catalog import build_demo_catalog
-
-        if args.bbox is not None:
-            raise InputError("--bbox does not apply to --catalog embedded (its ROIs are fixed); drop --bbox")
-        n = args.rois or (6 if kind == "cross-sensor" else 5)
-        cat = build_demo_catalog(args.out.parent / f"{args.out.name}.catalog",
-                                 n_cross_sensor=n if kind == "cross-sensor" else 0,
-                                 n_synthetic=n if kind == "synthetic" else 0, seed=args.seed)
-        rois = cat.cross_sensor_rois if kind == "cross-sensor" else cat.synthetic_rois
-        cands = search_pairs(rois, kind=kind, datetime=cat.datetime, client=cat.client, progress=not args.no_progress)
-        from sen2naip_xr.load import NoSigner
-
-        return cands, NoSigner(), {"demo_truth": cat.truth.to_dict()} if kind == "cross-sensor" else {}
+    if "://" not in args.catalog and not args.catalog.startswith("/"):  # a named catalog, e.g. embedded
+        cands, signer, attrs = _named_candidates(args, kind)
+        return cands, signer, attrs
     if args.bbox is None:
         raise InputError("--bbox is required with a STAC API catalog; pass --bbox=W,S,E,N (degrees) or --catalog embedded")
     if args.datetime is None:
@@ -108,6 +97,27 @@ def _candidates(args: argparse.Namespace, kind: str):
     cands = search_pairs(rois, kind=kind, datetime=args.datetime, config=cfg, pairing=pairing,
                          progress=not args.no_progress)
     return cands, None, {}
+
+
+def catalog_folder(out: Path) -> Path:
+    """Where ``--catalog embedded`` writes its scenes for ``--out out``: ``<out>.catalog`` beside it."""
+    return out.parent / f"{out.name}.catalog"
+
+
+def _named_candidates(args: argparse.Namespace, kind: str):
+    """Candidates from a named catalog (``--catalog embedded``): its scenes are written to
+    ``<out>.catalog/`` beside the output (reused by reruns; delete it when done) and read unsigned."""
+    from sen2naip_xr.catalog import open_named_catalog, search_pairs
+    from sen2naip_xr.load import NoSigner
+
+    if args.bbox is not None:
+        raise InputError(f"--bbox does not apply to --catalog {args.catalog} (its ROIs are fixed); drop --bbox")
+    folder = catalog_folder(args.out)
+    cat = open_named_catalog(args.catalog, folder, kind=kind, n=args.rois, seed=args.seed)
+    print(f"--catalog {args.catalog}: scenes in {folder} (reused by reruns; delete the folder when done)")
+    cands = search_pairs(cat.rois(kind), kind=kind, datetime=cat.datetime, client=cat.client,
+                         progress=not args.no_progress)
+    return cands, NoSigner(), cat.root_attrs(kind)
 
 
 def run(args: argparse.Namespace) -> int:

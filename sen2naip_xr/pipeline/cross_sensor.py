@@ -52,6 +52,20 @@ class BuildResult:
         return (f"{self.kind}: {len(self.written)} ROIs written, {len(self.failed)} failed, "
                 f"{len(self.skipped)} already done, in {self.seconds:.1f} s -> {self.store}")
 
+    def __repr__(self) -> str:
+        return f"<BuildResult {self.summary()}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        def names(v: list[str]) -> str:
+            return html.escape(", ".join(v[:10]) + (f" ... ({len(v)})" if len(v) > 10 else "")) or "-"
+
+        rows = "".join(f"<tr><th>{k}</th><td>{names(v)}</td></tr>"
+                       for k, v in (("written", self.written), ("failed", self.failed), ("already done", self.skipped)))
+        return (f"<div><b>BuildResult</b> {html.escape(self.kind)} -> <code>{html.escape(str(self.store))}</code>, "
+                f"{self.seconds:.1f} s<table>{rows}</table></div>")
+
 
 @dataclass(frozen=True)
 class Job:
