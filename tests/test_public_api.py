@@ -1,0 +1,35 @@
+"""Only public APIs of other packages in the package; only public APIs of ours in the examples and README."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUR_PRIVATE = re.compile(r"\bsen2naip_xr(\.[a-z][a-z0-9_]*)*\._[a-z]")
+
+
+def _modules(text: str) -> list[str]:
+    """The modules a file imports (``from X import`` and ``import X``)."""
+    return [m.group(1) for m in re.finditer(r"^\s*(?:from|import)\s+([A-Za-z_][\w.]*)", text, re.M)]
+
+
+def test_the_package_imports_no_private_module_of_another_package():
+    bad = []
+    for path in (ROOT / "sen2naip_xr").rglob("*.py"):
+        for mod in _modules(path.read_text()):
+            parts = mod.split(".")
+            if parts[0] not in ("sen2naip_xr", "__future__") and any(p.startswith("_") for p in parts):
+                bad.append(f"{path.relative_to(ROOT)}: {mod}")
+    assert not bad, bad
+    text = (ROOT / "sen2naip_xr" / "load" / "_reader.py").read_text()
+    assert "odc.loader._" not in text and "LocalContext" not in text and "pick_overview(" in text
+
+
+def test_examples_and_readme_use_only_our_public_api():
+    bad = []
+    for path in [*(ROOT / "examples").glob("*.py"), ROOT / "README.md"]:
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if OUR_PRIVATE.search(line):
+                bad.append(f"{path.name}:{n}: {line.strip()}")
+    assert not bad, bad
