@@ -24,7 +24,7 @@ from sen2naip_xr.errors import InputError, Sen2NaipError
 from sen2naip_xr.pipeline._config import CrossSensorConfig, RunConfig
 from sen2naip_xr.pipeline._runner import Runner
 from sen2naip_xr.store._layout import DatasetStore, roi_name
-from sen2naip_xr.store._metadata import georeferenced, provenance_record, roi_metadata
+from sen2naip_xr.store._metadata import georeferenced, hist_bin_coord, provenance_record, roi_metadata
 
 __all__ = ["build_cross_sensor", "BuildResult", "Job", "plan_jobs"]
 
@@ -177,8 +177,9 @@ def _cross_sensor_task(job: Job, store_path: str, cfg: CrossSensorConfig, load_c
         hist = histc(s2_t)
         lr_ds = georeferenced(s2_t, name="lr", x_min=roi["x_min"], y_max=roi["y_max"], res=LR_RES, epsg=epsg,
                               attrs={"long_name": "Sentinel-2 L2A reflectance (B04, B03, B02, B08)", "units": "1"})
-        lr_ds["hist"] = xr.DataArray(hist, dims=("band", "bin"),
-                                     attrs={"long_name": "120-bin histogram of each band over [0, 1] (counts)"})
+        lr_ds["hist"] = xr.DataArray(hist, dims=("band", "bin"), coords={"bin": hist_bin_coord()},
+                                     attrs={"long_name": "120-bin histogram of each band over [0, 1]",
+                                            "units": "count"})
         hr_ds = georeferenced(naip_h.astype(np.float32), name="hr", x_min=roi["x_min"], y_max=roi["y_max"],
                               res=HR_RES, epsg=epsg,
                               attrs={"long_name": "NAIP histogram-matched to Sentinel-2 (NAIP_h)", "units": "1"})
