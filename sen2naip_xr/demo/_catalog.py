@@ -44,6 +44,9 @@ EPSG = 32611
 #: Upper-left corner of the demo region (UTM 11N, near San Diego; on the 10 m grid).
 ORIGIN = (480_000.0, 3_660_000.0)
 NAIP_GSD = 1.25  # file resolution: the COG's first overview is exactly the 2.5 m grid the loader reads
+#: The procedural scenes (:func:`sen2naip_xr.scenes.make_scene`) are darker than NAIP; raised to this power
+#: their band medians (about 0.36, 0.48, 0.37, 0.66) are those of typical NAIP DN / 255.
+NAIP_BRIGHTNESS = 0.6
 MARGIN_HR = 64  # HR pixels of NAIP around each ROI (the blur's support is 13 px)
 _S2_DATES = ("2022-06-14T18:39:21.024000Z", "2022-06-15T18:29:19.024000Z")
 _NAIP_DATE = "2022-06-14"
@@ -54,8 +57,10 @@ _SY_DATES = ("2014-07-02", "2020-06-20")
 class DemoTruth:
     """The degradation that made the demo's Sentinel-2 scenes from its NAIP scenes."""
 
-    gamma: tuple[float, ...] = (1.12, 1.05, 0.97, 1.20)
-    """Per-band gamma (R, G, B, NIR): S2 = NAIP ** (1 / gamma)."""
+    gamma: tuple[float, ...] = (0.33, 0.33, 0.35, 0.46)
+    """Per-band gamma (R, G, B, NIR): S2 = NAIP ** (1 / gamma). The published model's median (gamma_mvn at
+    p50: 0.332, 0.326, 0.353, 0.457), so that, as on real data, Sentinel-2 is about 3.5 times darker than
+    NAIP and the published harmonizers bring NAIP to it."""
     sigma: tuple[float, ...] = (3.2, 2.8, 2.6, 3.6)
     """Per-band Gaussian blur sigma in 2.5 m pixels (then bilinear 1/4, ``sen2naip_xr.blur_downsample``)."""
     noise_sd: float = 0.003
@@ -260,6 +265,31 @@ class DemoCatalog:
         return {"demo_truth": self.truth.to_dict()} if kind == "cross-sensor" else {}
 
 
+def _cross_sensor_corners(n: int, size: int, step: float) -> list[tuple[float, float]]:
+    """Upper-left corners of the cross-sensor ROIs, on a row ``step`` metres apart.
+
+    The train/test split is a hash of the ROI id (:func:`sen2naip_xr.store.split_of`), so with a handful of
+    ROIs every one may land in ``train``. With 4 or more ROIs, the last is placed at the first free position
+    whose id hashes to ``test`` (the positions skipped stay empty), so ``sen2naip-xr validate`` with its
+    default ``--split test`` has an ROI to work on (ROIs 3 and 4 are made to fail: not those).
+    """
+    from sen2naip_xr.store._metadata import split_of
+
+    x_org, y_org = ORIGIN
+    corners: list[tuple[float, float]] = []
+    k = 0
+    for i in range(n):
+        want_test = n >= 4 and i == n - 1
+        for _ in range(500):
+            corner = (x_org + 200 + k * step, y_org - 200)
+            k += 1
+            rid = roi_table([corner], size=size, kind="cross-sensor")["roi_id"].iloc[0]
+            if not want_test or split_of(rid) == "test":
+                break
+        corners.append(corner)
+    return corners
+
+
 def _params_key(**kw: Any) -> str:
     return hashlib.sha256(json.dumps(kw, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -289,7 +319,7 @@ def build_demo_catalog(
             raise InputError(f"{name}={v!r} must be a multiple of 4 >= 32 (HR pixels), e.g. 484")
     base = truth or DemoTruth()
     key = _params_key(n_cross_sensor=n_cross_sensor, n_synthetic=n_synthetic, cs=cross_sensor_size,
-                      sy=synthetic_size, seed=seed, truth=asdict(base), version=4, root=str(root))
+                      sy=synthetic_size, seed=seed, truth=asdict(base), version=5, root=str(root))
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -309,7 +339,7 @@ def build_demo_catalog(
     cs_side = cross_sensor_size * HR_RES
     step = np.ceil((cs_side + 2 * MARGIN_HR * HR_RES + 100) / 10) * 10
     x_org, y_org = ORIGIN
-    cs_corners = [(x_org + 200 + i * step, y_org - 200) for i in range(n_cross_sensor)]
+    cs_corners = _cross_sensor_corners(n_cross_sensor, cross_sensor_size, step)
     cs_rois = roi_table(cs_corners, size=cross_sensor_size, kind="cross-sensor")
     sy_side = synthetic_size * HR_RES
     sy_step = np.ceil((sy_side + 100) / 10) * 10
@@ -340,7 +370,7 @@ def build_demo_catalog(
         x0, y1 = row["x_min"] - MARGIN_HR * HR_RES, row["y_max"] + MARGIN_HR * HR_RES
         n_hr = cross_sensor_size + 2 * MARGIN_HR
         n_file = round(n_hr * HR_RES / NAIP_GSD)
-        scene = make_scene(n_file, seed=seed * 1000 + int(i))
+        scene = make_scene(n_file, seed=seed * 1000 + int(i)) ** NAIP_BRIGHTNESS
         dn = np.round(scene * 255).astype(np.uint8)
         nid = f"ca_m_3211{700 + int(i):03d}_nw_11_060_{_NAIP_DATE.replace('-', '')}_20221201"
         href = root / "naip" / f"m_3211{700 + int(i):03d}_nw_11_060_{_NAIP_DATE.replace('-', '')}.tif"
@@ -380,7 +410,7 @@ def build_demo_catalog(
     for i, row in sy_rois.iterrows():
         for role, date in zip(("early", "late"), _SY_DATES, strict=True):
             n_file = round(synthetic_size * HR_RES / NAIP_GSD)
-            scene = make_scene(n_file, seed=seed * 1000 + 500 + 2 * int(i) + (role == "late"))
+            scene = make_scene(n_file, seed=seed * 1000 + 500 + 2 * int(i) + (role == "late")) ** NAIP_BRIGHTNESS
             dn = np.round(scene * 255).astype(np.uint8)
             ymd = date.replace("-", "")
             nid = f"ca_m_3211{800 + int(i):03d}_se_11_060_{ymd}_{ymd[:4]}1201"

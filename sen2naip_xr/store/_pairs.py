@@ -34,7 +34,8 @@ def cross_sensor_pairs(store: str | Path, *, split: str | None = None, limit: in
         if limit and len(names) >= limit:
             break
     if not names:
-        raise StoreError(f"store={str(store)!r} has no finished cross-sensor ROI with split={split!r}")
+        raise StoreError(f"store={str(store)!r} has no finished cross-sensor ROI with split={split!r}; pass "
+                         "split=None (`--split all` on the command line) to use every ROI")
     naip, naip_h, s2 = [], [], []
     for name in names:
         root = st.roi_path("cross-sensor", name)
