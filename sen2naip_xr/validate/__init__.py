@@ -149,7 +149,9 @@ def validate_store(store, out, *, methods: Sequence[str] = ("identity", "gamma_l
     table.to_csv(out / "validation.csv", index=False)
     (out / "validation.md").write_text(markdown_table(table, title=f"Validation on {len(pairs.roi)} cross-sensor "
                                                                    f"ROIs (split={split}, noise={noise})"))
-    comparison_figure(obs.rename(roi="pair"), sim.rename(roi="pair"), out / "fig9_comparison.png")
+    name = "published model" if model is None else (
+        f"fitted model {Path(model).name}" if isinstance(model, (str, Path)) else "fitted model")
+    comparison_figure(obs.rename(roi="pair"), sim.rename(roi="pair"), out / "fig9_comparison.png", model=name)
     return table
 
 
