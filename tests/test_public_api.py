@@ -33,3 +33,19 @@ def test_examples_and_readme_use_only_our_public_api():
             if OUR_PRIVATE.search(line):
                 bad.append(f"{path.name}:{n}: {line.strip()}")
     assert not bad, bad
+
+
+def test_install_paths_are_documented_and_the_tools_the_readme_names_are_in_extras():
+    import tomllib
+
+    readme = (ROOT / "README.md").read_text()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    assert 'pip install "sen2naip-xr[torch]"' in readme
+    weights = re.search(r'pip install --no-deps "opensr-degradation==([\d.]+)"', readme)
+    assert weights and f'"opensr-degradation=={weights.group(1)}"' in (ROOT / "Makefile").read_text()
+    assert "CUDA" in readme and "download.pytorch.org/whl/cu" in readme and "torch.cuda.is_available()" in readme
+    for tool in ("jupytext",):  # command-line tools the README and examples tell readers to run
+        assert tool in readme
+        assert any(dep.startswith(tool) for deps in extras.values() for dep in deps), tool
+    assert 'pip install "sen2naip-xr[notebook]"' in readme and "notebook" in extras

@@ -47,11 +47,11 @@ NAIP_GSD = 1.25  # file resolution: the COG's first overview is exactly the 2.5 
 #: The procedural scenes (:func:`sen2naip_xr.scenes.make_scene`) are darker than NAIP; raised to this power
 #: their band medians (about 0.36, 0.48, 0.37, 0.66) are those of typical NAIP DN / 255.
 NAIP_BRIGHTNESS = 0.6
-#: ... and carry a per-pixel speckle that NAIP (0.6 m averaged to 2.5 m) does not: smoothed by a Gaussian of
-#: this sd in file pixels (1.25 m). Without it, the S2 made with the realistic gammas differs from the
-#: histogram-matched NAIP by a spectral angle of 3-4 degrees (the blur of a strong power law is not the power
-#: of the blur) and QA2 (max 2 degrees) would drop every demo pair; with it, about 1.5 degrees.
-NAIP_SMOOTH_PX = 3.0
+#: ... and carry per-pixel speckle and sharp texture that NAIP (0.6 m averaged to 2.5 m) does not: smoothed by
+#: a Gaussian of this sd in file pixels (1.25 m). Without it, the S2 made with the realistic gammas differs from
+#: the histogram-matched NAIP by a spectral angle of 2.5-5 degrees (the blur of a strong power law is not the
+#: power of the blur) and QA2 (max 2 degrees) drops most demo pairs; with it, 0.5-1.5 degrees at 128 and 484 px.
+NAIP_SMOOTH_PX = 6.0
 
 
 def _naip_scene(n: int, seed: int) -> np.ndarray:
@@ -334,7 +334,7 @@ def build_demo_catalog(
             raise InputError(f"{name}={v!r} must be a multiple of 4 >= 32 (HR pixels), e.g. 484")
     base = truth or DemoTruth()
     key = _params_key(n_cross_sensor=n_cross_sensor, n_synthetic=n_synthetic, cs=cross_sensor_size,
-                      sy=synthetic_size, seed=seed, truth=asdict(base), version=6, root=str(root))
+                      sy=synthetic_size, seed=seed, truth=asdict(base), version=7, root=str(root))
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
