@@ -37,7 +37,7 @@ def embedded_catalog(folder: str | Path, *, kind: str | None = None, n: int | No
                      synthetic_size: int = 1100, truth: DemoTruth | None = None) -> DemoCatalog:
     """The embedded demo catalog: procedural NAIP scenes and Sentinel-2 scenes made from them by a known
     degradation, written as COGs with STAC items under ``folder`` (reused when already there with the same
-    parameters; about 6 MB per cross-sensor ROI and 20 MB per synthetic ROI at the default sizes), served by an
+    parameters; about 3 MB per cross-sensor ROI and up to 20 MB per synthetic ROI at the default sizes), served by an
     in-process STAC API.
 
     Returns a :class:`DemoCatalog`: ``client`` (pass as ``client=`` to :func:`sen2naip_xr.search_pairs`),
