@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from typing import Literal
 
+import dask.array as dsa
 import numpy as np
 import xarray as xr
 from xarray.indexes import PandasIndex
@@ -26,7 +27,7 @@ from sen2naip_xr.config import (
     NoiseConfig,
 )
 from sen2naip_xr.harmonize import harmonize_with
-from sen2naip_xr.ops import add_noise, blur_downsample, georeference, provenance
+from sen2naip_xr.ops import add_noise, blur_downsample, geotransform, provenance
 
 __all__ = ["degrade", "degrade_with", "build_config", "DEFAULT_METHODS", "VARIANT_DIM", "HarmonizerIndex",
            "resolve_harmonizer"]
@@ -172,19 +173,39 @@ def degrade_with(image: xr.DataArray, cfg: DegradationConfig, *, include_hr: boo
     return tree
 
 
+_COORD_ATTRS = {
+    VARIANT_DIM: {"long_name": "harmonization method (and gamma percentile)"},
+    "band": {"long_name": "spectral band (NAIP R, G, B, NIR; Sentinel-2 B04, B03, B02, B08)"},
+    "x": {"standard_name": "projection_x_coordinate", "long_name": "x coordinate of the pixel centre", "units": "m"},
+    "y": {"standard_name": "projection_y_coordinate", "long_name": "y coordinate of the pixel centre", "units": "m"},
+}
+
+
 def _node(images: list[xr.DataArray], name: str, labels: list[str], long_name: str) -> xr.Dataset:
     """One node of :func:`degrade`'s tree: the variants stacked along ``harmonizer``, georeferenced on their
-    own grid, string coordinates as variable-length strings (Zarr v3 has no fixed-width string type)."""
-    da = xr.concat(images, dim=VARIANT_DIM, combine_attrs="drop_conflicts")
-    da = da.assign_coords({VARIANT_DIM: np.array(labels, dtype=object)})
-    da = da.assign_coords({k: v.astype(object) for k, v in da.coords.items() if v.dtype.kind == "U"})
-    da.attrs = {k: v for k, v in da.attrs.items() if k not in ("long_name", "units", "grid_mapping")}
-    da.attrs.update(long_name=long_name, units="1")
-    da[VARIANT_DIM].attrs.update(long_name="harmonization method (and gamma percentile)")
-    if "band" in da.coords:
-        da["band"].attrs.update(long_name="spectral band (NAIP R, G, B, NIR; Sentinel-2 B04, B03, B02, B08)")
-    da = georeference(da).to_dataset(name=name)
-    return da.drop_indexes(VARIANT_DIM).set_xindex(VARIANT_DIM, HarmonizerIndex)
+    own grid (as :func:`~sen2naip_xr.ops.georeference` does for one array), string coordinates as variable-length strings (Zarr v3
+    has no fixed-width string type), every variable with ``long_name`` (and ``units``)."""
+    import pandas as pd
+
+    first = images[0]
+    data = (dsa.stack if isinstance(first.data, dsa.Array) else np.stack)([im.data for im in images])
+    georef = "spatial_ref" in first.coords
+    coords: dict[str, xr.Variable] = {}
+    for k, v in first.coords.variables.items():
+        values = v.values.astype(object) if v.dtype.kind == "U" else v.data
+        extra = _COORD_ATTRS.get(k, {}) if georef or k not in ("x", "y") else {}
+        coords[k] = xr.Variable(v.dims, values, {**v.attrs, **extra})
+    attrs = {"long_name": long_name, "units": "1"}
+    if georef:  # the node's own grid mapping (what ops.georeference gives one array)
+        gt = geotransform(first["x"].values, first["y"].values) if "x" in coords and "y" in coords else None
+        ref = coords["spatial_ref"]
+        ref.attrs = {k: v for k, v in ref.attrs.items() if k != "GeoTransform"} | ({"GeoTransform": gt} if gt else {})
+        attrs["grid_mapping"] = "spatial_ref"
+    ds = xr.Dataset({name: ((VARIANT_DIM, *first.dims), data, attrs)}, coords=coords)
+    index = HarmonizerIndex(pd.Index(labels, dtype=object), VARIANT_DIM)
+    ds = ds.assign_coords(xr.Coordinates.from_xindex(index))
+    ds[VARIANT_DIM].attrs.update(_COORD_ATTRS[VARIANT_DIM])
+    return ds
 
 
 def resolve_harmonizer(label: object, labels: Sequence[str]) -> object:

@@ -167,34 +167,40 @@ def _fix_transform(out: xr.DataArray, image: xr.DataArray, factor: int) -> xr.Da
     """Carry a rioxarray CRS to the LR grid, with the CF ``GeoTransform`` of the LR pixel centres."""
     if "spatial_ref" not in image.coords:
         return out
-    return georeference(out.assign_coords(spatial_ref=image.coords["spatial_ref"].variable))
+    return georeference(out, spatial_ref=image.coords["spatial_ref"].variable)
 
 
-def georeference(da: xr.DataArray) -> xr.DataArray:
+def geotransform(x, y) -> str | None:
+    """The CF/GDAL ``GeoTransform`` text of a grid with pixel centres ``x``, ``y`` (None if a side has < 2)."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.size < 2 or y.size < 2:
+        return None
+    dx, dy = float(x[1] - x[0]), float(y[1] - y[0])
+    return " ".join(repr(float(v)) for v in (x[0] - dx / 2, dx, 0.0, y[0] - dy / 2, 0.0, dy))
+
+
+def georeference(da: xr.DataArray, *, spatial_ref: xr.Variable | None = None) -> xr.DataArray:
     """Give ``da`` its own CF grid mapping: a ``spatial_ref`` whose ``GeoTransform`` is that of its own
     ``y``/``x`` pixel centres, named by a ``grid_mapping`` attribute (not only an encoding, so that
     ``to_zarr`` writes ``spatial_ref`` as a coordinate and ``xr.open_zarr`` decodes it with its defaults).
 
-    What ``rio.write_transform`` would write, without its round trip through rasterio. Arrays without a
-    ``spatial_ref`` coordinate are returned unchanged.
+    What ``rio.write_transform`` would write, without its round trip through rasterio. ``spatial_ref``
+    replaces the array's own (e.g. the CRS of the image an LR array was made from). Arrays without one are
+    returned unchanged.
     """
-    if "spatial_ref" not in da.coords:
+    ref = spatial_ref if spatial_ref is not None else (
+        da.coords["spatial_ref"].variable if "spatial_ref" in da.coords else None)
+    if ref is None:
         return da
-    ref = da.coords["spatial_ref"].variable
-    attrs = dict(ref.attrs)
-    if all(d in da.coords and da.sizes[d] > 1 for d in ("x", "y")):
-        x, y = da["x"].values, da["y"].values
-        dx, dy = float(x[1] - x[0]), float(y[1] - y[0])
-        attrs["GeoTransform"] = " ".join(repr(float(v)) for v in (x[0] - dx / 2, dx, 0.0, y[0] - dy / 2, 0.0, dy))
-    else:
-        attrs.pop("GeoTransform", None)
-    out = da.assign_coords(spatial_ref=xr.Variable((), ref.values, attrs))
-    for dim in ("x", "y"):
-        if dim in out.coords and not out[dim].attrs.get("units"):
-            out[dim].attrs.update(standard_name=f"projection_{dim}_coordinate", units="m",
-                                  long_name=f"{dim} coordinate of the pixel centre")
+    attrs = {k: v for k, v in ref.attrs.items() if k != "GeoTransform"}
+    gt = geotransform(da["x"].values, da["y"].values) if "x" in da.coords and "y" in da.coords else None
+    if gt is not None:
+        attrs["GeoTransform"] = gt
+    # one constructor call from Variables: assign_coords would re-align every coordinate (slow per call)
+    coords = {**da.coords.variables, "spatial_ref": xr.Variable((), ref.values, attrs)}
+    out = xr.DataArray(da.data, dims=da.dims, coords=coords, name=da.name,
+                       attrs={**da.attrs, "grid_mapping": "spatial_ref"})
     out.encoding = {k: v for k, v in da.encoding.items() if k != "grid_mapping"}
-    out.attrs = {**da.attrs, "grid_mapping": "spatial_ref"}
     return out
 
 
