@@ -52,7 +52,9 @@ print(hr.rio.crs, hr.rio.resolution(), lr.rio.resolution())
 # ## The accessor: every operator of the degradation model, one line each
 
 # %%
-sim = hr.s2n.degrade(["identity", "gamma_mvn"], noise="gaussian", seed=0)       # == s2n.degrade(hr, ...): a DataTree
+# NAIP_h is NAIP matched to S2, whose dark pixels may be slightly negative (L2A's -1000 DN offset + noise):
+# clip to [0, 1] before the harmonizers, which take reflectance in [0, 1]
+sim = hr.clip(0, 1).s2n.degrade(["identity", "gamma_mvn"], noise="gaussian", seed=0)  # == s2n.degrade(...): a DataTree
 print(sim["lr/lr"].rio.resolution(), sim["lr/lr"].rio.bounds() == lr.rio.bounds())  # its own 10 m grid
 blurred = hr.s2n.blur_downsample()                                               # SEN2NAIP sigmas, x1/4
 matched = blurred.s2n.histogram_match(lr.drop_vars("spatial_ref"))               # per band, skimage semantics
