@@ -27,7 +27,6 @@ from sen2naip_xr.config import METHODS
 from sen2naip_xr.demo._catalog import DemoCatalog, DemoTruth, build_demo_catalog
 from sen2naip_xr.errors import InputError, StoreError
 from sen2naip_xr.figures import dataset_preview
-from sen2naip_xr.ops import georeference
 
 __all__ = ["embedded_catalog", "DemoCatalog", "DemoTruth", "run_demo", "run_dataset_demo"]
 
@@ -84,10 +83,10 @@ def run_demo(out: str | Path, *, size: int = 1100, seed: int = 0, percentiles=(1
     naip = example_image(size, seed, chunks={"y": 220, "x": 220})
     ds = degrade(naip, list(METHODS), percentiles=percentiles, noise=noise, seed=seed, device=device)  # type: ignore[arg-type]
     store = out / "degradation.zarr"
-    naip = naip.assign_coords(band=naip.band.astype(object))
-    naip["band"].attrs.update(long_name="spectral band (NAIP R, G, B, NIR)")
-    naip.attrs.update(long_name="input NAIP-like reflectance (2.5 m), the scene that was degraded", units="1")
-    ds["naip"] = xr.DataTree(georeference(naip).to_dataset(name="naip"))
+    grid = ds["hr"].ds.drop_vars("harmonizer").coords  # the input's grid, as documented in the hr node
+    ds["naip"] = xr.DataTree(xr.Dataset({"naip": (naip.dims, naip.data, {
+        "long_name": "input NAIP-like reflectance (2.5 m), the scene that was degraded", "units": "1",
+        "grid_mapping": "spatial_ref"})}, coords=grid))
     with _progress(), warnings.catch_warnings():
         # consolidated metadata is what lets xr.open_zarr/open_datatree open it without a warning; zarr notes
         # that format 3 does not specify it yet (xarray and zarr-python read it)
