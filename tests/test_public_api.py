@@ -26,12 +26,20 @@ def test_the_package_imports_no_private_module_of_another_package():
     assert "odc.loader._" not in text and "LocalContext" not in text and "pick_overview(" in text
 
 
+def _readme_code() -> str:
+    """The code blocks of the README (what a reader copies), not its prose about the internals."""
+    return "\n".join(re.findall(r"^```\w*\n(.*?)^```", (ROOT / "README.md").read_text(), re.S | re.M))
+
+
 def test_examples_and_readme_use_only_our_public_api():
     bad = []
-    for path in [*(ROOT / "examples").glob("*.py"), ROOT / "README.md"]:
-        for n, line in enumerate(path.read_text().splitlines(), 1):
+    sources = {p.name: p.read_text() for p in (ROOT / "examples").glob("*.py")}
+    sources["README.md (code blocks)"] = _readme_code()
+    assert "import sen2naip_xr as s2n" in sources["README.md (code blocks)"]
+    for name, text in sources.items():
+        for n, line in enumerate(text.splitlines(), 1):
             if OUR_PRIVATE.search(line):
-                bad.append(f"{path.name}:{n}: {line.strip()}")
+                bad.append(f"{name}:{n}: {line.strip()}")
     assert not bad, bad
 
 
