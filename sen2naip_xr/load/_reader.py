@@ -17,6 +17,7 @@ without the raw error chained to it.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -29,6 +30,8 @@ from sen2naip_xr._safe import redact
 from sen2naip_xr.errors import AssetReadError, SigningError
 
 __all__ = ["Reader", "OdcReader", "read_asset", "classify_error"]
+
+_LOG = logging.getLogger("sen2naip_xr.load")
 
 
 @runtime_checkable
@@ -219,6 +222,16 @@ class OdcReader:
     """Compute axis-aligned ``average`` reads from a windowed read instead of GDAL's warper."""
 
     def __call__(self, url, *, band, geobox, resampling, use_overviews, dtype, fill) -> np.ndarray:
+        import rasterio.errors
+
+        try:
+            return self._read(url, band=band, geobox=geobox, resampling=resampling, use_overviews=use_overviews,
+                              dtype=dtype, fill=fill)
+        except rasterio.errors.RasterioError as exc:  # logged as odc-stac's reader does (the package redacts it)
+            _LOG.error("Failed to load %s:%d due to rasterio error: '%s'", _gdal_path(url), band, exc)
+            raise
+
+    def _read(self, url, *, band, geobox, resampling, use_overviews, dtype, fill) -> np.ndarray:
         if self.aligned_average and resampling == "average" and np.dtype(dtype).kind == "f":
             pix = _aligned_average(_gdal_path(url), band=band, geobox=geobox, use_overviews=use_overviews)
             if pix is not None:
