@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 import sen2naip_xr as s2n
-from sen2naip_xr.demo._catalog import build_demo_catalog
+from sen2naip_xr.demo import embedded_catalog as build_demo_catalog
 from sen2naip_xr.load import NoSigner
 from sen2naip_xr.pipeline.cross_sensor import plan_jobs
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import sen2naip_xr as s2n
-from sen2naip_xr.demo._catalog import build_demo_catalog
+from sen2naip_xr.demo import embedded_catalog
 from sen2naip_xr.load import NoSigner
 
 out = Path(sys.argv[sys.argv.index("--out") + 1]) if "--out" in sys.argv else Path("notebook-output")
@@ -33,7 +33,7 @@ out = Path(sys.argv[sys.argv.index("--out") + 1]) if "--out" in sys.argv else Pa
 # ## A small store (5 ROIs of 128 px, in this process)
 
 # %%
-cat = build_demo_catalog(out / "catalog", n_cross_sensor=5, n_synthetic=0, cross_sensor_size=128)
+cat = embedded_catalog(out / "catalog", n_cross_sensor=5, n_synthetic=0, cross_sensor_size=128)
 cands = s2n.search_pairs(cat.cross_sensor_rois, datetime=cat.datetime, client=cat.client, progress=False)
 store = out / "dataset.zarr"
 s2n.build_cross_sensor(cands, store, config=s2n.CrossSensorConfig(max_spectral_angle_deg=6.0),
@@ -52,11 +52,14 @@ print(hr.rio.crs, hr.rio.resolution(), lr.rio.resolution())
 # ## The accessor: every operator of the degradation model, one line each
 
 # %%
-sim = hr.s2n.degrade(["identity", "gamma_mvn"], noise="gaussian", seed=0)       # == s2n.degrade(hr, ...)
+# NAIP_h is NAIP matched to S2, whose dark pixels may be slightly negative (L2A's -1000 DN offset + noise):
+# clip to [0, 1] before the harmonizers, which take reflectance in [0, 1]
+sim = hr.clip(0, 1).s2n.degrade(["identity", "gamma_mvn"], noise="gaussian", seed=0)  # == s2n.degrade(...): a DataTree
+print(sim["lr/lr"].rio.resolution(), sim["lr/lr"].rio.bounds() == lr.rio.bounds())  # its own 10 m grid
 blurred = hr.s2n.blur_downsample()                                               # SEN2NAIP sigmas, x1/4
 matched = blurred.s2n.histogram_match(lr.drop_vars("spatial_ref"))               # per band, skimage semantics
 print("blank?", bool(hr.s2n.is_blank()))
-for h in sim.harmonizer.values:
-    err = float(np.sqrt(((sim.lr.sel(harmonizer=h).values - lr.values) ** 2).mean()))
+for h in sim["lr/lr"].harmonizer.values:
+    err = float(np.sqrt(((sim["lr/lr"].sel(harmonizer=h).values - lr.values) ** 2).mean()))
     print(f"{h:>14}: RMSE against the real S2 = {err:.4f}")
 print("identity + blur, histogram-matched: RMSE", float(np.sqrt(((matched.values - lr.values) ** 2).mean())))

@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 import sen2naip_xr as s2n
-from sen2naip_xr.demo._catalog import build_demo_catalog
+from sen2naip_xr.demo import embedded_catalog
 from sen2naip_xr.load import NoSigner
 
 
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     cs_size, sy_size = (128, 256) if args.small else (484, 1100)
-    cat = build_demo_catalog(args.out / "catalog", n_cross_sensor=5, n_synthetic=3,
+    cat = embedded_catalog(args.out / "catalog", n_cross_sensor=5, n_synthetic=3,
                              cross_sensor_size=cs_size, synthetic_size=sy_size)
     # 1. search: the embedded catalog answers like a STAC API (client=...)
     cs = s2n.search_pairs(cat.cross_sensor_rois, datetime=cat.datetime, client=cat.client, progress=False)

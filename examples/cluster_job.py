@@ -51,10 +51,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.catalog == "embedded":
         import tempfile
 
-        from sen2naip_xr.demo._catalog import build_demo_catalog
+        from sen2naip_xr.demo import embedded_catalog
         from sen2naip_xr.load import NoSigner
 
-        cat = build_demo_catalog(Path(tempfile.gettempdir()) / "s2n-cluster-job-catalog", n_cross_sensor=0,
+        cat = embedded_catalog(Path(tempfile.gettempdir()) / "s2n-cluster-job-catalog", n_cross_sensor=0,
                                  n_synthetic=min(args.rois, 4), synthetic_size=256 if args.small else 1100)
         sy = s2n.search_pairs(cat.synthetic_rois, kind="synthetic", datetime=cat.datetime, client=cat.client,
                               progress=False)

@@ -10,8 +10,9 @@ Quick start (offline)::
 
     import sen2naip_xr as s2n
     naip = s2n.example_image()                    # 4x1100x1100 NAIP-like DataArray
-    ds = s2n.degrade(naip, methods=["identity", "gamma_mvn", "unet", "vae"], noise="real", seed=0)
-    ds.lr.sel(method="unet").s2n.blank_mask()     # the accessor delegates to the free functions
+    tree = s2n.degrade(naip, methods=["identity", "gamma_mvn", "unet", "vae"], noise="real", seed=0)
+    lr = tree["lr/lr"].sel(harmonizer="unet")     # S2-like at 10 m, on its own grid: lr.rio.resolution()
+    lr.s2n.blank_mask()                           # the accessor delegates to the free functions
 """
 
 from __future__ import annotations

@@ -53,8 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from sen2naip_xr.catalog._cli import bbox_argv
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(bbox_argv(list(sys.argv[1:] if argv is None else argv)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -1,7 +1,9 @@
 """The whole SEN2NAIP degradation model: harmonize -> blur + downsample -> noise, per method.
 
-``degrade(naip)`` turns NAIP (2.5 m) into a Dataset of Sentinel-2-like images (10 m), one per
-harmonization variant, lazily when the input is dask-backed.
+``degrade(naip)`` turns NAIP (2.5 m) into Sentinel-2-like images (10 m), one per harmonization variant,
+lazily when the input is dask-backed. The result is an ``xr.DataTree`` shaped like a stored ROI: nodes ``hr``
+and ``lr``, each a Dataset with its own grid (``spatial_ref`` and ``GeoTransform``), so rioxarray reads each
+node as it is.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import os
 from collections.abc import Sequence
 from typing import Literal
 
+import dask.array as dsa
+import numpy as np
 import xarray as xr
+from xarray.indexes import PandasIndex
 
 from sen2naip_xr._validate import as_image
 from sen2naip_xr.config import (
@@ -23,17 +28,16 @@ from sen2naip_xr.config import (
 )
 from sen2naip_xr.errors import InputError
 from sen2naip_xr.harmonize import harmonize_with
-from sen2naip_xr.ops import degrade_lr, provenance
+from sen2naip_xr.ops import degrade_lr, geotransform, provenance
 
-__all__ = ["degrade", "degrade_with", "build_config", "DEFAULT_METHODS", "LR_DIMS", "VARIANT_DIM"]
+__all__ = ["degrade", "degrade_with", "build_config", "DEFAULT_METHODS", "VARIANT_DIM", "HarmonizerIndex",
+           "resolve_harmonizer"]
 
 #: The four families of the paper, with gamma at the 50th percentile.
 DEFAULT_METHODS: tuple[str, ...] = ("identity", "gamma_mvn", "unet", "vae")
 #: Dim along which ``degrade`` stacks the harmonization variants. Not "method": ``.sel(method=...)``
 #: is xarray's inexact-match keyword, so a dim of that name cannot be selected by keyword.
 VARIANT_DIM = "harmonizer"
-#: Names of the LR spatial dims in the Dataset ``degrade`` returns (HR keeps ``y``/``x``).
-LR_DIMS = {"y": "y_lr", "x": "x_lr"}
 
 
 def build_config(
@@ -115,7 +119,7 @@ def degrade(
     weights: str | os.PathLike | None = None,
     model: DegradationModel | str | os.PathLike | None = None,
     include_hr: bool = True,
-) -> xr.Dataset:
+) -> xr.DataTree:
     """Degrade NAIP into Sentinel-2-like images with every requested harmonization method.
 
     Parameters
@@ -143,9 +147,21 @@ def degrade(
 
     Returns
     -------
-    xarray.Dataset
-        ``hr`` (harmonizer, ..., band, y, x): harmonized NAIP at 2.5 m (when ``include_hr``); ``lr`` (harmonizer, ..., band, y_lr, x_lr):
-        blurred, downsampled and noisy S2-like images at 10 m. ``attrs["config"]`` holds the configuration.
+    xarray.DataTree
+        Shaped like a stored ROI: node ``hr`` (when ``include_hr``) holds ``hr`` (harmonizer, ..., band, y, x),
+        the harmonized NAIP at 2.5 m; node ``lr`` holds ``lr`` (harmonizer, ..., band, y, x), the blurred,
+        downsampled and noisy S2-like images at 10 m. When the input has a rioxarray CRS each node has its own
+        ``spatial_ref`` with its own ``GeoTransform`` (LR pixels 4x the HR size, same bounds), named by the
+        image's ``grid_mapping`` attribute, so ``tree["lr"].rio.resolution()`` or
+        ``tree["lr/lr"].sel(harmonizer="unet").rio.to_raster(...)`` work as on any rioxarray object.
+        ``tree.attrs["config"]`` holds the configuration. Select a variant with
+        ``.sel(harmonizer="gamma_mvn")`` (the percentile is added to the label only when there are several).
+
+    Examples
+    --------
+    >>> tree = degrade(naip, ["identity", "gamma_mvn"])          # doctest: +SKIP
+    >>> tree["lr/lr"].sel(harmonizer="gamma_mvn").rio.resolution() # doctest: +SKIP
+    (10.0, -10.0)
     """
     cfg = build_config(methods, percentiles=percentiles, pooled=pooled, at=at, sample=sample, noise=noise,
                        noise_sigma=noise_sigma, seed=seed, sigma=sigma, blur_mode=blur_mode, device=device,
@@ -153,7 +169,7 @@ def degrade(
     return degrade_with(image, cfg, include_hr=include_hr)
 
 
-def degrade_with(image: xr.DataArray, cfg: DegradationConfig, *, include_hr: bool = True) -> xr.Dataset:
+def degrade_with(image: xr.DataArray, cfg: DegradationConfig, *, include_hr: bool = True) -> xr.DataTree:
     """:func:`degrade` driven by a :class:`DegradationConfig`.
 
     Parameters
@@ -167,7 +183,7 @@ def degrade_with(image: xr.DataArray, cfg: DegradationConfig, *, include_hr: boo
 
     Returns
     -------
-    xarray.Dataset
+    xarray.DataTree
         As :func:`degrade`.
     """
     image = as_image(image, bands=len(cfg.blur.sigma), min_size=8, divisible=cfg.blur.factor)
@@ -176,15 +192,80 @@ def degrade_with(image: xr.DataArray, cfg: DegradationConfig, *, include_hr: boo
         hr = harmonize_with(image, variant, model=cfg.model)
         lr = degrade_lr(hr, cfg.blur, cfg.noise, stream=variant.label, model=cfg.model, weights=variant.weights)
         hrs.append(hr)
-        lrs.append(lr.rename(LR_DIMS))
+        lrs.append(lr)
     labels = [v.label for v in cfg.methods]
-    lr_all = xr.concat(lrs, dim=VARIANT_DIM, combine_attrs="drop").assign_coords({VARIANT_DIM: labels})
-    lr_all.attrs = {"long_name": "Sentinel-2-like reflectance (10 m)"}
-    out = {"lr": lr_all}
+    nodes = {"lr": _node(lrs, "lr", labels, "Sentinel-2-like reflectance (10 m)")}
     if include_hr:
-        hr_all = xr.concat(hrs, dim=VARIANT_DIM, combine_attrs="drop").assign_coords({VARIANT_DIM: labels})
-        hr_all.attrs = {"long_name": "harmonized NAIP reflectance (2.5 m)"}
-        out = {"hr": hr_all, "lr": lr_all}
+        nodes = {"hr": _node(hrs, "hr", labels, "harmonized NAIP reflectance (2.5 m)"), **nodes}
     attrs = provenance("degrade", config=cfg.to_dict())
     attrs["config"] = json.dumps(cfg.to_dict(), sort_keys=True)
-    return xr.Dataset(out, attrs=attrs)
+    tree = xr.DataTree.from_dict(nodes)
+    tree.attrs = attrs
+    return tree
+
+
+_COORD_ATTRS = {
+    VARIANT_DIM: {"long_name": "harmonization method (and gamma percentile)"},
+    "band": {"long_name": "spectral band (NAIP R, G, B, NIR; Sentinel-2 B04, B03, B02, B08)"},
+    "x": {"standard_name": "projection_x_coordinate", "long_name": "x coordinate of the pixel centre", "units": "m"},
+    "y": {"standard_name": "projection_y_coordinate", "long_name": "y coordinate of the pixel centre", "units": "m"},
+}
+
+
+def _node(images: list[xr.DataArray], name: str, labels: list[str], long_name: str) -> xr.Dataset:
+    """One node of :func:`degrade`'s tree: the variants stacked along ``harmonizer``, georeferenced on their
+    own grid (as :func:`~sen2naip_xr.ops.georeference` does for one array), string coordinates as variable-length strings (Zarr v3
+    has no fixed-width string type), every variable with ``long_name`` (and ``units``)."""
+    import pandas as pd
+
+    first = images[0]
+    data = (dsa.stack if isinstance(first.data, dsa.Array) else np.stack)([im.data for im in images])
+    georef = "spatial_ref" in first.coords
+    coords: dict[str, xr.Variable] = {}
+    for k, v in first.coords.variables.items():
+        values = v.values.astype(object) if v.dtype.kind == "U" else v.data
+        extra = _COORD_ATTRS.get(k, {}) if georef or k not in ("x", "y") else {}
+        coords[k] = xr.Variable(v.dims, values, {**v.attrs, **extra})
+    attrs = {"long_name": long_name, "units": "1"}
+    if georef:  # the node's own grid mapping (what ops.georeference gives one array)
+        gt = geotransform(first["x"].values, first["y"].values) if "x" in coords and "y" in coords else None
+        ref = coords["spatial_ref"]
+        ref.attrs = {k: v for k, v in ref.attrs.items() if k != "GeoTransform"} | ({"GeoTransform": gt} if gt else {})
+        attrs["grid_mapping"] = "spatial_ref"
+    ds = xr.Dataset({name: ((VARIANT_DIM, *first.dims), data, attrs)}, coords=coords)
+    index = HarmonizerIndex(pd.Index(labels, dtype=object), VARIANT_DIM)
+    ds = ds.assign_coords(xr.Coordinates.from_xindex(index))
+    ds[VARIANT_DIM].attrs.update(_COORD_ATTRS[VARIANT_DIM])
+    return ds
+
+
+def resolve_harmonizer(label: object, labels: Sequence[str]) -> object:
+    """The ``harmonizer`` label that ``label`` names: itself, or a method name standing for its only variant
+    (``"gamma_mvn"`` -> ``"gamma_mvn_p50"``, ``"raw"`` -> ``"identity"``). Raises ``KeyError`` naming the
+    labels when it names none or several."""
+    if not isinstance(label, str) or label in labels:
+        return label
+    name = "identity" if label == "raw" else label
+    hits = [lab for lab in labels if lab == name or lab.startswith(name + "_p")]
+    if len(hits) == 1:
+        return hits[0]
+    if hits:
+        raise KeyError(f"harmonizer={label!r} names {len(hits)} variants {hits}; select one of them")
+    raise KeyError(f"harmonizer={label!r} is not one of the labels {list(labels)}")
+
+
+class HarmonizerIndex(PandasIndex):
+    """The ``harmonizer`` index of :func:`degrade`'s nodes: a pandas index whose ``sel`` also takes a method
+    name for its only variant (``sel(harmonizer="gamma_mvn")`` selects ``gamma_mvn_p50``) and whose
+    ``KeyError`` names the labels."""
+
+    def sel(self, labels, method=None, tolerance=None):  # type: ignore[override]
+        known = [str(v) for v in self.index]
+        out = {}
+        for k, v in labels.items():
+            if isinstance(v, str):
+                v = resolve_harmonizer(v, known)
+            elif isinstance(v, (list, tuple)):
+                v = [resolve_harmonizer(i, known) for i in v]
+            out[k] = v
+        return super().sel(out, method=method, tolerance=tolerance)

@@ -64,6 +64,8 @@ def test_accessor_equals_the_free_function(image, reference, method, args, kwarg
 
 
 def _arrays(obj):
+    if isinstance(obj, xr.DataTree):
+        return [obj[f"{n}/{n}"] for n in obj.children]
     return list(obj.data_vars.values()) if isinstance(obj, xr.Dataset) else [obj]
 
 

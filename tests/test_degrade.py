@@ -21,11 +21,11 @@ def test_pipe_lr_parity(golden):
         HarmonizeConfig(method="unet", at="hr", device="cpu"),
     ]
     ds = s2n.degrade(as_da(golden["input"]), methods, noise="none")
-    assert ds.lr.shape == golden["pipe_lr"].shape
-    np.testing.assert_allclose(ds.lr.values[:2], golden["pipe_lr"][:2], atol=1e-6, rtol=0)
-    np.testing.assert_allclose(ds.lr.values[2], golden["pipe_lr"][2], atol=1e-5, rtol=0)
-    np.testing.assert_array_equal(ds.hr.values[0], golden["input"])
-    np.testing.assert_allclose(ds.hr.values[2], golden["unet_hm"], atol=1e-5)
+    assert ds["lr/lr"].shape == golden["pipe_lr"].shape
+    np.testing.assert_allclose(ds["lr/lr"].values[:2], golden["pipe_lr"][:2], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(ds["lr/lr"].values[2], golden["pipe_lr"][2], atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(ds["hr/hr"].values[0], golden["input"])
+    np.testing.assert_allclose(ds["hr/hr"].values[2], golden["unet_hm"], atol=1e-5)
 
 
 @pytest.mark.torch
@@ -35,28 +35,28 @@ def test_dataset_layout_and_provenance():
                      seed=1, device="cpu")
     labels = ["identity", "gamma_lognormal_p25", "gamma_lognormal_p75", "gamma_mvn_p25", "gamma_mvn_p75",
               "unet", "vae"]
-    assert ds.harmonizer.values.tolist() == labels
-    assert ds.hr.dims == ("harmonizer", "band", "y", "x") and ds.hr.shape == (7, 4, 128, 128)
-    assert ds.lr.dims == ("harmonizer", "band", "y_lr", "x_lr") and ds.lr.shape == (7, 4, 32, 32)
-    np.testing.assert_allclose(ds.x_lr.values, naip.x.values.reshape(32, 4).mean(1))
+    assert ds["lr/harmonizer"].values.tolist() == labels and ds["hr/harmonizer"].values.tolist() == labels
+    assert ds["hr/hr"].dims == ("harmonizer", "band", "y", "x") and ds["hr/hr"].shape == (7, 4, 128, 128)
+    assert ds["lr/lr"].dims == ("harmonizer", "band", "y", "x") and ds["lr/lr"].shape == (7, 4, 32, 32)
+    np.testing.assert_allclose(ds["lr/x"].values, naip.x.values.reshape(32, 4).mean(1))
     cfg = json.loads(ds.attrs["config"])
     assert [m["method"] for m in cfg["methods"]] == ["identity"] + ["gamma_lognormal"] * 2 + ["gamma_mvn"] * 2 + [
         "unet", "vae"]
     assert cfg["noise"] == {"model": "real", "seed": 1, "sigma": 0.012}
-    assert ds.lr.sel(harmonizer="unet").shape == (4, 32, 32)
-    assert np.isfinite(ds.lr.values).all()
+    assert ds["lr/lr"].sel(harmonizer="unet").shape == (4, 32, 32)
+    assert np.isfinite(ds["lr/lr"].values).all()
 
 
 def test_lr_noise_is_added_after_downsampling():
     naip = s2n.example_image(size=96, seed=4)
     clean = s2n.degrade(naip, ["identity"], noise="none")
     noisy = s2n.degrade(naip, ["identity"], noise="real", seed=2)
-    np.testing.assert_array_equal(clean.hr.values, noisy.hr.values)
-    d = (noisy.lr - clean.lr).values
+    np.testing.assert_array_equal(clean["hr/hr"].values, noisy["hr/hr"].values)
+    d = (noisy["lr/lr"] - clean["lr/lr"]).values
     assert 0.001 < d.std() < 0.005
     gauss = s2n.degrade(naip, ["identity"], noise="gaussian", noise_sigma=0.012, seed=2)
-    rms = np.sqrt((clean.lr.values[0].astype(np.float64) ** 2).mean(axis=(1, 2)))
-    np.testing.assert_allclose((gauss.lr - clean.lr).values[0].std(axis=(1, 2)) / rms, 0.012, rtol=0.1)
+    rms = np.sqrt((clean["lr/lr"].values[0].astype(np.float64) ** 2).mean(axis=(1, 2)))
+    np.testing.assert_allclose((gauss["lr/lr"] - clean["lr/lr"]).values[0].std(axis=(1, 2)) / rms, 0.012, rtol=0.1)
 
 
 def test_same_seed_same_bytes_and_other_seed_differs():
@@ -64,10 +64,10 @@ def test_same_seed_same_bytes_and_other_seed_differs():
     a = s2n.degrade(naip, ["identity", "vae"], seed=7)
     b = s2n.degrade(naip, ["identity", "vae"], seed=7)
     c = s2n.degrade(naip, ["identity", "vae"], seed=8)
-    np.testing.assert_array_equal(a.lr.values, b.lr.values)
-    assert not np.array_equal(a.lr.values, c.lr.values)
+    np.testing.assert_array_equal(a["lr/lr"].values, b["lr/lr"].values)
+    assert not np.array_equal(a["lr/lr"].values, c["lr/lr"].values)
     # each variant draws its own noise: the identity noise is not the vae noise
-    na = a.lr.values - s2n.degrade(naip, ["identity", "vae"], noise="none").lr.values
+    na = a["lr/lr"].values - s2n.degrade(naip, ["identity", "vae"], noise="none")["lr/lr"].values
     assert not np.allclose(na[0], na[1])
 
 
@@ -76,15 +76,15 @@ def test_blur_mode_and_sigma_are_passed_through(blur_mode):
     naip = s2n.example_image(size=64, seed=6)
     ds = s2n.degrade(naip, ["identity"], noise="none", blur_mode=blur_mode, sigma=(1.0, 1.0, 1.0, 1.0))
     expected = s2n.blur_downsample(naip, (1.0, 1.0, 1.0, 1.0), mode=blur_mode)
-    np.testing.assert_array_equal(ds.lr.values[0], expected.values)
+    np.testing.assert_array_equal(ds["lr/lr"].values[0], expected.values)
 
 
 def test_include_hr_false_returns_the_same_lr_only():
     naip = s2n.example_image(size=64, seed=8)
     full = s2n.degrade(naip, ["identity", "gamma_mvn"], seed=3)
     lr_only = s2n.degrade(naip, ["identity", "gamma_mvn"], seed=3, include_hr=False)
-    assert list(lr_only.data_vars) == ["lr"]
-    np.testing.assert_array_equal(full.lr.values, lr_only.lr.values)
+    assert list(lr_only.children) == ["lr"] and list(full.children) == ["hr", "lr"]
+    np.testing.assert_array_equal(full["lr/lr"].values, lr_only["lr/lr"].values)
 
 
 def test_degrade_accepts_arrays_with_foreign_provenance_text():
@@ -95,4 +95,4 @@ def test_degrade_accepts_arrays_with_foreign_provenance_text():
     lr = s2n.blur_downsample(naip)
     records = json.loads(lr.attrs["sen2naip_xr_provenance"])
     assert records[0] == {"note": "made by hand"} and records[-1]["operator"] == "blur_downsample"
-    assert ds.lr.shape == (1, 4, 8, 8)
+    assert ds["lr/lr"].shape == (1, 4, 8, 8)

@@ -26,7 +26,7 @@ def store(tmp_path_factory):
             naip = s2n.example_image(64, seed=10 * i + (role == "late"))
             deg = s2n.degrade(naip, ["identity", "gamma_mvn", "unet", "vae"], percentiles=(25, 75), device="cpu",
                               include_hr=False)
-            hist = np.stack([histc(deg.lr.sel(harmonizer=h).values) for h in LABELS])
+            hist = np.stack([histc(deg["lr/lr"].sel(harmonizer=h).values) for h in LABELS])
             ds = naip.drop_vars("spatial_ref").to_dataset(name="hr").assign_coords(harmonizer=LABELS)
             ds["hist"] = xr.DataArray(hist, dims=("harmonizer", "band", "bin"))
             groups[role] = ds

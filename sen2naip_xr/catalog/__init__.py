@@ -16,6 +16,7 @@ Example (Planetary Computer)::
 
 from sen2naip_xr.catalog._config import PLANETARY_COMPUTER_STAC, PairingConfig, RoiConfig, SearchConfig
 from sen2naip_xr.catalog._geoparquet import GeoParquetCatalog
+from sen2naip_xr.catalog._offline import OfflineCatalog, named_catalogs, open_named_catalog, register_catalog
 from sen2naip_xr.catalog._pairing import Candidates, pair_cross_sensor, pair_synthetic, search_pairs
 from sen2naip_xr.catalog._plan import SearchStats
 from sen2naip_xr.catalog._roi import (
@@ -33,6 +34,10 @@ __all__ = [
     "Candidates",
     "GeoParquetCatalog",
     "NAIP_COLUMNS",
+    "OfflineCatalog",
+    "named_catalogs",
+    "open_named_catalog",
+    "register_catalog",
     "PLANETARY_COMPUTER_STAC",
     "PairingConfig",
     "ROI_COLUMNS",

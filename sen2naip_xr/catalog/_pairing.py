@@ -21,7 +21,7 @@ __all__ = ["Candidates", "pair_cross_sensor", "pair_synthetic", "search_pairs", 
 _ROI_KEEP = ["roi_id", "kind", "epsg", "x_min", "y_max", "size", "res"]
 
 
-def _covering(rois: pd.DataFrame, items: pd.DataFrame, full_cover: bool) -> pd.DataFrame:
+def covering(rois: pd.DataFrame, items: pd.DataFrame, full_cover: bool) -> pd.DataFrame:
     """(roi_id, item row) pairs where the item footprint covers (or intersects) the ROI square."""
     if rois.empty or items.empty:
         return pd.DataFrame({"roi_id": pd.Series([], dtype=object), "_item": pd.Series([], dtype="int64")})
@@ -84,8 +84,8 @@ def pair_cross_sensor(
         + ["s2_id", "s2_datetime"] + [c for c in s2_extra if c not in ("id", "datetime")]
         + ["dt_days"]
     )
-    a = _covering(rois, naip, require_full_cover)
-    b = _covering(rois, s2, require_full_cover)
+    a = covering(rois, naip, require_full_cover)
+    b = covering(rois, s2, require_full_cover)
     if a.empty or b.empty:
         return _empty_like(rois, cols)
     a = a.join(_prefixed(naip, "naip", _naip_cols(naip)), on="_item").drop(columns="_item")
@@ -132,7 +132,7 @@ def pair_synthetic(
     cfg = config or PairingConfig()
     check_rois(rois)
     cols = _ROI_KEEP + ["role", "naip_id", "naip_datetime", "naip:year", "naip:state", "naip_gsd"]
-    a = _covering(rois, naip, require_full_cover)
+    a = covering(rois, naip, require_full_cover)
     if a.empty:
         return _empty_like(rois, cols)
     a = a.join(_prefixed(naip, "naip", _naip_cols(naip)), on="_item").drop(columns="_item")
@@ -191,6 +191,17 @@ class Candidates:
                 f"({self.stats.per_roi(n_rois):.2f} per ROI), {self.stats.seconds:.1f} s"
             )
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Candidates {self.summary().splitlines()[0]}; .pairs, .rois, .items, .failures>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head = "".join(f"<li>{html.escape(line)}</li>" for line in self.summary().splitlines())
+        table = self.pairs.head(5).to_html(max_cols=8, index=False, border=0) if len(self.pairs) else ""
+        more = f"<p>first 5 of {len(self.pairs)} rows of <code>.pairs</code></p>" if len(self.pairs) > 5 else ""
+        return f"<div><b>Candidates</b><ul>{head}</ul>{table}{more}</div>"
 
 
 def search_pairs(

@@ -192,7 +192,7 @@ def run_task(
     count_pairs: bool,
 ) -> TaskResult:
     """Search one task's ROIs (see the module docstring); failures are recorded, never raised."""
-    from sen2naip_xr.catalog._pairing import _covering, pair_cross_sensor, pair_synthetic
+    from sen2naip_xr.catalog._pairing import covering, pair_cross_sensor, pair_synthetic
 
     cfg = config
     res = TaskResult(index, positions)
@@ -211,7 +211,7 @@ def run_task(
         return res
     naip_t = items_table(res.naip, kind="naip")
     if kind == "cross-sensor":
-        cov = _covering(sub, naip_t, cfg.require_full_cover)
+        cov = covering(sub, naip_t, cfg.require_full_cover)
         if cov.empty:
             return res
         cov = cov.assign(_date=naip_t["datetime"].to_numpy()[cov["_item"].to_numpy()])

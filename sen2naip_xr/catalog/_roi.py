@@ -62,10 +62,9 @@ def _as_region(region: Any) -> BaseGeometry:
     elif isinstance(region, dict):
         geom = shapely.geometry.shape(region)
     elif isinstance(region, Sequence) and len(region) == 4:
-        w, s, e, n = (float(v) for v in region)
-        if not (w < e and s < n):
-            raise InputError(f"region={tuple(region)!r} is not a (west, south, east, north) bbox with west < east, south < north")
-        geom = box(w, s, e, n)
+        from sen2naip_xr.catalog._bbox import check_bbox
+
+        geom = box(*check_bbox(region, arg="region"))
     else:
         raise InputError(
             f"region={region!r} is not a region; pass None (contiguous US), a (west, south, east, north) "

@@ -2,7 +2,7 @@
 
 1. The degradation figure: the embedded procedural NAIP scene degraded with every harmonization method
    (``degradation.zarr``, ``degradation.png``).
-2. The dataset: both builders end to end on the embedded demo catalog (:mod:`sen2naip_xr.demo._catalog`:
+2. The dataset: both builders end to end on the embedded demo catalog (:func:`embedded_catalog`:
    procedural NAIP COGs, Sentinel-2 made from them by a known degradation, STAC items in Planetary
    Computer's layout) on a LocalCluster: ``sen2naip.zarr`` with ``demo_truth`` in its root attributes,
    ``preview.png`` (NAIP, NAIP_h, S2-like per harmonizer, S2) and a summary table.
@@ -18,20 +18,57 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from sen2naip_xr.config import METHODS
+from sen2naip_xr.demo._catalog import DemoCatalog, DemoTruth, build_demo_catalog
 from sen2naip_xr.errors import InputError, StoreError
 from sen2naip_xr.figures import dataset_preview
-from sen2naip_xr.store._layout import _zarr_ready
+
+__all__ = ["embedded_catalog", "DemoCatalog", "DemoTruth", "run_demo", "run_dataset_demo"]
+
+
+def embedded_catalog(folder: str | Path, *, kind: str | None = None, n: int | None = None, seed: int = 0,
+                     n_cross_sensor: int = 6, n_synthetic: int = 5, cross_sensor_size: int = 484,
+                     synthetic_size: int = 1100, truth: DemoTruth | None = None) -> DemoCatalog:
+    """The embedded demo catalog: procedural NAIP scenes and Sentinel-2 scenes made from them by a known
+    degradation, written as COGs with STAC items under ``folder`` (reused when already there with the same
+    parameters; about 3 MB per cross-sensor ROI and up to 20 MB per synthetic ROI at the default sizes), served by an
+    in-process STAC API.
+
+    Returns a :class:`DemoCatalog`: ``client`` (pass as ``client=`` to :func:`sen2naip_xr.search_pairs`),
+    ``rois(kind)``, ``datetime``, ``truth`` (the known degradation) and ``root`` (the folder). ``kind`` and
+    ``n`` (as the command line's ``--catalog embedded --rois n`` passes them) write only that part, ``n`` ROIs.
+    Also reachable as the named catalog ``"embedded"``
+    (:func:`sen2naip_xr.catalog.open_named_catalog`).
+
+    Example::
+
+        from sen2naip_xr.demo import embedded_catalog
+        cat = embedded_catalog("demo-scenes")
+        cands = s2n.search_pairs(cat.rois("cross-sensor"), datetime=cat.datetime, client=cat.client)
+    """
+    if kind is not None:
+        if kind not in ("cross-sensor", "synthetic"):
+            raise InputError(f"kind={kind!r} must be 'cross-sensor' or 'synthetic'")
+        count = n or (6 if kind == "cross-sensor" else 5)
+        n_cross_sensor, n_synthetic = (count, 0) if kind == "cross-sensor" else (0, count)
+    return build_demo_catalog(folder, n_cross_sensor=n_cross_sensor, n_synthetic=n_synthetic,
+                              cross_sensor_size=cross_sensor_size, synthetic_size=synthetic_size, seed=seed,
+                              truth=truth)
 
 
 def run_demo(out: str | Path, *, size: int = 1100, seed: int = 0, percentiles=(10, 50, 90),
              noise: str = "real", device: str = "auto") -> dict:
-    """Degrade the embedded scene with every method; write ``degradation.zarr`` and ``degradation.png``."""
-    from dask.diagnostics import ProgressBar
+    """Degrade the embedded scene with every method; write ``degradation.zarr`` and ``degradation.png``.
+
+    ``degradation.zarr`` is :func:`~sen2naip_xr.degrade`'s tree (nodes ``hr`` and ``lr``, each with its own
+    ``spatial_ref``) plus a node ``naip`` with the input scene; ``xr.open_datatree(path, engine="zarr")``
+    opens it with its defaults, CRS included."""
+    import xarray as xr
 
     from sen2naip_xr.degrade import degrade
     from sen2naip_xr.figures import degradation_figure
@@ -46,21 +83,37 @@ def run_demo(out: str | Path, *, size: int = 1100, seed: int = 0, percentiles=(1
     naip = example_image(size, seed, chunks={"y": 220, "x": 220})
     ds = degrade(naip, list(METHODS), percentiles=percentiles, noise=noise, seed=seed, device=device)  # type: ignore[arg-type]
     store = out / "degradation.zarr"
-    with ProgressBar(minimum=1.0):
-        _zarr_ready(ds.assign(naip=naip)).to_zarr(store, mode="w", consolidated=False)
-    import xarray as xr
+    grid = ds["hr"].ds.drop_vars("harmonizer").coords  # the input's grid, as documented in the hr node
+    ds["naip"] = xr.DataTree(xr.Dataset({"naip": (naip.dims, naip.data, {
+        "long_name": "input NAIP-like reflectance (2.5 m), the scene that was degraded", "units": "1",
+        "grid_mapping": "spatial_ref"})}, coords=grid))
+    with _progress(), warnings.catch_warnings():
+        # consolidated metadata is what lets xr.open_zarr/open_datatree open it without a warning; zarr notes
+        # that format 3 does not specify it yet (xarray and zarr-python read it)
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
+        ds.to_zarr(store, mode="w", zarr_format=3, consolidated=True)
 
-    written = xr.open_zarr(store, consolidated=False).load()
-    png = degradation_figure(written.naip, written, out / "degradation.png",
+    written = xr.open_datatree(store, engine="zarr").load()
+    png = degradation_figure(written["naip/naip"], written["lr"].ds, out / "degradation.png",
                              title=f"sen2naip_xr demo: procedural NAIP scene {size}x{size}, seed {seed}, noise={noise}")
     seconds = time.perf_counter() - t0
+    lr = written["lr/lr"]
     print(f"{'method':<22}{'mean R':>8}{'mean G':>8}{'mean B':>8}{'mean NIR':>9}")
-    for m in written.harmonizer.values:
-        means = written.lr.sel(harmonizer=m).mean(("y_lr", "x_lr")).values
+    for m in lr.harmonizer.values:
+        means = lr.sel(harmonizer=m).mean(("y", "x")).values
         print(f"{str(m):<22}" + "".join(f"{v:>8.4f}" for v in means[:3]) + f"{means[3]:>9.4f}")
     print(f"wrote {store} and {png} in {seconds:.1f} s")
-    return {"store": store, "png": png, "seconds": seconds, "methods": list(map(str, written.harmonizer.values)),
-            "lr_mean": np.asarray(written.lr.mean(("y_lr", "x_lr")).values)}
+    return {"store": store, "png": png, "seconds": seconds, "methods": list(map(str, lr.harmonizer.values)),
+            "lr_mean": np.asarray(lr.mean(("y", "x")).values)}
+
+
+def _progress():
+    """A dask progress bar on a terminal; nothing in logs (the printed table says when it is done)."""
+    import contextlib
+
+    from dask.diagnostics import ProgressBar
+
+    return ProgressBar(minimum=1.0) if sys.stdout.isatty() else contextlib.nullcontext()
 
 
 def run_dataset_demo(out: str | Path, *, cross_sensor_size: int = 484, synthetic_size: int = 1100,
@@ -69,7 +122,6 @@ def run_dataset_demo(out: str | Path, *, cross_sensor_size: int = 484, synthetic
                      scheduler: str | None = None, workers: int = 2, progress: bool = True) -> dict:
     """Both builders on the embedded demo catalog -> ``sen2naip.zarr``, ``preview.png``, a printed summary."""
     from sen2naip_xr.catalog import search_pairs
-    from sen2naip_xr.demo._catalog import build_demo_catalog
     from sen2naip_xr.load import NoSigner
     from sen2naip_xr.pipeline import (
         CrossSensorConfig,
@@ -143,7 +195,8 @@ def run_dataset_demo(out: str | Path, *, cross_sensor_size: int = 484, synthetic
         s2 = store.load_dataset(f"cross-sensor/{m['roi']}/lr")
         sim = degrade(naip, list(methods), noise=noise, seed=seed, device=device, include_hr=False)  # type: ignore[arg-type]
         panels = [("NAIP (2.5 m)", naip.values), ("NAIP_h (2.5 m)", g.hr.values)]
-        panels += [(f"S2-like: {h}", sim.lr.sel(harmonizer=h).values) for h in sim.harmonizer.values]
+        sim = sim["lr/lr"]
+        panels += [(f"S2-like: {h}", sim.sel(harmonizer=h).values) for h in sim.harmonizer.values]
         panels.append(("Sentinel-2 (10 m)", s2.lr.values))
         dataset_preview(panels, png, title=f"{m['roi']} ({m['roi_id']}): QA1 {m['QA_1']:.2f} px, QA2 {m['QA_2']:.2f} deg")
     seconds = time.perf_counter() - t0

@@ -1,7 +1,8 @@
 """The embedded demo catalog: procedural NAIP scenes, Sentinel-2 scenes made from them by a *known*
 degradation, written as COGs to a local folder and described by STAC items in Planetary Computer's layout.
 
-The catalog answers ``search(...)`` like a pystac-client ``Client`` (collections, bbox/intersects,
+The scenes are served by :class:`sen2naip_xr.catalog.OfflineCatalog`, the offline STAC backend of the
+catalog stage, which answers ``search(...)`` like a pystac-client ``Client`` (collections, bbox/intersects,
 datetime, the ``eo:cloud_cover`` CQL2 filter), so :func:`sen2naip_xr.search_pairs`,
 :func:`sen2naip_xr.load_pairs` and the pipelines run on it through the same code as on a real STAC API.
 
@@ -31,14 +32,36 @@ import pystac
 from sen2naip_xr import _rng
 from sen2naip_xr._const import HR_RES, LR_RES, S2_ASSETS
 from sen2naip_xr._safe import dumps_strict
+from sen2naip_xr.catalog import OfflineCatalog
 from sen2naip_xr.errors import InputError, StoreError
 
 __all__ = ["DemoCatalog", "DemoTruth", "EmbeddedCatalog", "build_demo_catalog", "roi_table"]
+
+#: The in-process STAC API the demo scenes are served by (:class:`sen2naip_xr.catalog.OfflineCatalog`).
+EmbeddedCatalog = OfflineCatalog
 
 EPSG = 32611
 #: Upper-left corner of the demo region (UTM 11N, near San Diego; on the 10 m grid).
 ORIGIN = (480_000.0, 3_660_000.0)
 NAIP_GSD = 1.25  # file resolution: the COG's first overview is exactly the 2.5 m grid the loader reads
+#: The procedural scenes (:func:`sen2naip_xr.scenes.make_scene`) are darker than NAIP; raised to this power
+#: their band medians (about 0.36, 0.48, 0.37, 0.66) are those of typical NAIP DN / 255.
+NAIP_BRIGHTNESS = 0.6
+#: ... and carry per-pixel speckle and sharp texture that NAIP (0.6 m averaged to 2.5 m) does not: smoothed by
+#: a Gaussian of this sd in file pixels (1.25 m). Without it, the S2 made with the realistic gammas differs from
+#: the histogram-matched NAIP by a spectral angle of 2.5-5 degrees (the blur of a strong power law is not the
+#: power of the blur) and QA2 (max 2 degrees) drops most demo pairs; with it, 0.5-1.5 degrees at 128 and 484 px.
+NAIP_SMOOTH_PX = 6.0
+
+
+def _naip_scene(n: int, seed: int) -> np.ndarray:
+    """A procedural scene of ``n`` x ``n`` file pixels with NAIP's brightness and smoothness."""
+    from scipy import ndimage
+
+    from sen2naip_xr.scenes import make_scene
+
+    scene = ndimage.gaussian_filter(make_scene(n, seed=seed), (0, NAIP_SMOOTH_PX, NAIP_SMOOTH_PX), mode="reflect")
+    return np.clip(scene, 0, 1) ** NAIP_BRIGHTNESS
 MARGIN_HR = 64  # HR pixels of NAIP around each ROI (the blur's support is 13 px)
 _S2_DATES = ("2022-06-14T18:39:21.024000Z", "2022-06-15T18:29:19.024000Z")
 _NAIP_DATE = "2022-06-14"
@@ -49,11 +72,13 @@ _SY_DATES = ("2014-07-02", "2020-06-20")
 class DemoTruth:
     """The degradation that made the demo's Sentinel-2 scenes from its NAIP scenes."""
 
-    gamma: tuple[float, ...] = (1.12, 1.05, 0.97, 1.20)
-    """Per-band gamma (R, G, B, NIR): S2 = NAIP ** (1 / gamma)."""
+    gamma: tuple[float, ...] = (0.33, 0.33, 0.35, 0.46)
+    """Per-band gamma (R, G, B, NIR): S2 = NAIP ** (1 / gamma). The published model's median (gamma_mvn at
+    p50: 0.332, 0.326, 0.353, 0.457), so that, as on real data, Sentinel-2 is about 3.5 times darker than
+    NAIP and the published harmonizers bring NAIP to it."""
     sigma: tuple[float, ...] = (3.2, 2.8, 2.6, 3.6)
     """Per-band Gaussian blur sigma in 2.5 m pixels (then bilinear 1/4, ``sen2naip_xr.blur_downsample``)."""
-    noise_sd: float = 0.003
+    noise_sd: float = 0.001
     """Sd of the additive Gaussian noise, in reflectance, independent per pixel and band."""
     shifts: dict[str, tuple[float, float]] = field(default_factory=dict)
     """ROI id -> (dy, dx) shift of S2 against NAIP, in 10 m pixels (positive: content moves down/right)."""
@@ -68,80 +93,6 @@ class DemoTruth:
         d["formula"] = ("S2 = blur_downsample(shift(NAIP ** (1/gamma), 4*(dy, dx)), sigma) + noise_sd*N(0,1); "
                         "DN = round(S2*10000) + 1000 (baseline 04.00)")
         return d
-
-
-# ------------------------------------------------------------------------------------------------
-# an in-process STAC API: what pystac-client's Client.search offers, on a list of items
-class _Search:
-    def __init__(self, items: list[pystac.Item]) -> None:
-        self._items = items
-
-    def items(self):
-        return iter(self._items)
-
-    def item_collection(self) -> pystac.ItemCollection:
-        return pystac.ItemCollection(self._items)
-
-
-def _interval(text: str | None) -> tuple[pd.Timestamp, pd.Timestamp]:
-    if not text:
-        return pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
-    a, _, b = str(text).partition("/")
-    b = b or a
-
-    def ts(v: str, end: bool) -> pd.Timestamp:
-        if v in ("", ".."):
-            return (pd.Timestamp.max if end else pd.Timestamp.min).tz_localize("UTC")
-        t = pd.Timestamp(v)
-        t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-        if end and len(v) <= 10:  # a bare date ends at the end of that day
-            t = t + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-        return t
-
-    return ts(a, False), ts(b, True)
-
-
-class EmbeddedCatalog:
-    """A STAC API in process: ``search`` with the arguments :func:`sen2naip_xr.search_items` sends.
-
-    Accepts a list of :class:`pystac.Item` (or a :class:`pystac.ItemCollection`), e.g. a collection
-    exported from a STAC API for offline work.
-    """
-
-    def __init__(self, items: Any) -> None:
-        self.items = list(items)
-
-    def search(self, *, collections=None, bbox=None, intersects=None, datetime=None, filter=None,  # noqa: A002
-               filter_lang=None, limit=None, max_items=None, **_: Any) -> _Search:
-        import shapely
-        import shapely.geometry
-
-        area = None
-        if intersects is not None:
-            area = shapely.geometry.shape(intersects if isinstance(intersects, dict) else intersects.__geo_interface__)
-        elif bbox is not None:
-            area = shapely.geometry.box(*bbox)
-        lo, hi = _interval(datetime)
-        max_cc = None
-        if filter:
-            if filter.get("op") != "<=" or filter["args"][0].get("property") != "eo:cloud_cover":
-                raise InputError(f"filter={filter!r} is not supported by the embedded catalog; only eo:cloud_cover <= x")
-            max_cc = float(filter["args"][1])
-        out = []
-        for it in self.items:
-            if collections and it.collection_id not in collections:
-                continue
-            t = pd.Timestamp(it.datetime).tz_convert("UTC")
-            if not lo <= t <= hi:
-                continue
-            if area is not None and not shapely.geometry.shape(it.geometry).intersects(area):
-                continue
-            if max_cc is not None and float(it.properties.get("eo:cloud_cover", 0)) > max_cc:
-                continue
-            out.append(it)
-            if max_items and len(out) >= max_items:
-                break
-        return _Search(out)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -318,6 +269,41 @@ class DemoCatalog:
     reused: bool = False
     """True when the scenes were already there (same parameters) and were not written again."""
 
+    def rois(self, kind: str) -> pd.DataFrame:
+        """The ROI table of ``kind`` (``"cross-sensor"`` or ``"synthetic"``)."""
+        if kind not in ("cross-sensor", "synthetic"):
+            raise InputError(f"kind={kind!r} must be 'cross-sensor' or 'synthetic'")
+        return self.cross_sensor_rois if kind == "cross-sensor" else self.synthetic_rois
+
+    def root_attrs(self, kind: str) -> dict[str, Any]:
+        """Attributes for the store's root: the known degradation (``demo_truth``) of the cross-sensor part."""
+        return {"demo_truth": self.truth.to_dict()} if kind == "cross-sensor" else {}
+
+
+def _cross_sensor_corners(n: int, size: int, step: float) -> list[tuple[float, float]]:
+    """Upper-left corners of the cross-sensor ROIs, on a row ``step`` metres apart.
+
+    The train/test split is a hash of the ROI id (:func:`sen2naip_xr.store.split_of`), so with a handful of
+    ROIs every one may land in ``train``. With 4 or more ROIs, the last is placed at the first free position
+    whose id hashes to ``test`` (the positions skipped stay empty), so ``sen2naip-xr validate`` with its
+    default ``--split test`` has an ROI to work on (ROIs 3 and 4 are made to fail: not those).
+    """
+    from sen2naip_xr.store import split_of
+
+    x_org, y_org = ORIGIN
+    corners: list[tuple[float, float]] = []
+    k = 0
+    for i in range(n):
+        want_test = n >= 4 and i == n - 1
+        for _ in range(500):
+            corner = (x_org + 200 + k * step, y_org - 200)
+            k += 1
+            rid = roi_table([corner], size=size, kind="cross-sensor")["roi_id"].iloc[0]
+            if not want_test or split_of(rid) == "test":
+                break
+        corners.append(corner)
+    return corners
+
 
 def _params_key(**kw: Any) -> str:
     return hashlib.sha256(json.dumps(kw, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -348,7 +334,7 @@ def build_demo_catalog(
             raise InputError(f"{name}={v!r} must be a multiple of 4 >= 32 (HR pixels), e.g. 484")
     base = truth or DemoTruth()
     key = _params_key(n_cross_sensor=n_cross_sensor, n_synthetic=n_synthetic, cs=cross_sensor_size,
-                      sy=synthetic_size, seed=seed, truth=asdict(base), version=4, root=str(root))
+                      sy=synthetic_size, seed=seed, truth=asdict(base), version=7, root=str(root))
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -362,13 +348,12 @@ def build_demo_catalog(
     rng = np.random.default_rng(seed)
     from scipy import ndimage
 
-    from sen2naip_xr.scenes import make_scene
 
     # cross-sensor ROIs on a row, far enough apart for their margins
     cs_side = cross_sensor_size * HR_RES
     step = np.ceil((cs_side + 2 * MARGIN_HR * HR_RES + 100) / 10) * 10
     x_org, y_org = ORIGIN
-    cs_corners = [(x_org + 200 + i * step, y_org - 200) for i in range(n_cross_sensor)]
+    cs_corners = _cross_sensor_corners(n_cross_sensor, cross_sensor_size, step)
     cs_rois = roi_table(cs_corners, size=cross_sensor_size, kind="cross-sensor")
     sy_side = synthetic_size * HR_RES
     sy_step = np.ceil((sy_side + 100) / 10) * 10
@@ -399,7 +384,7 @@ def build_demo_catalog(
         x0, y1 = row["x_min"] - MARGIN_HR * HR_RES, row["y_max"] + MARGIN_HR * HR_RES
         n_hr = cross_sensor_size + 2 * MARGIN_HR
         n_file = round(n_hr * HR_RES / NAIP_GSD)
-        scene = make_scene(n_file, seed=seed * 1000 + int(i))
+        scene = _naip_scene(n_file, seed * 1000 + int(i))
         dn = np.round(scene * 255).astype(np.uint8)
         nid = f"ca_m_3211{700 + int(i):03d}_nw_11_060_{_NAIP_DATE.replace('-', '')}_20221201"
         href = root / "naip" / f"m_3211{700 + int(i):03d}_nw_11_060_{_NAIP_DATE.replace('-', '')}.tif"
@@ -439,7 +424,7 @@ def build_demo_catalog(
     for i, row in sy_rois.iterrows():
         for role, date in zip(("early", "late"), _SY_DATES, strict=True):
             n_file = round(synthetic_size * HR_RES / NAIP_GSD)
-            scene = make_scene(n_file, seed=seed * 1000 + 500 + 2 * int(i) + (role == "late"))
+            scene = _naip_scene(n_file, seed * 1000 + 500 + 2 * int(i) + (role == "late"))
             dn = np.round(scene * 255).astype(np.uint8)
             ymd = date.replace("-", "")
             nid = f"ca_m_3211{800 + int(i):03d}_se_11_060_{ymd}_{ymd[:4]}1201"

@@ -1,9 +1,10 @@
 """The read seam: one asset onto one ROI grid, with signing at read time and retries.
 
 A reader is any callable ``reader(url, *, band, geobox, resampling, use_overviews, dtype, fill)``
-returning ``(bands, y, x)`` pixels on ``geobox``. The default, :class:`OdcReader`, is odc-stac's
-rasterio reader (``odc.loader.RioReader``): it reprojects with GDAL and, with ``use_overviews``,
-reads from the COG overview nearest to (not coarser than) the target resolution. For the NAIP case,
+returning ``(bands, y, x)`` pixels on ``geobox``. The default, :class:`OdcReader`, reads with rasterio's
+public API the way odc-stac's rasterio reader does: it reprojects with GDAL's warper
+(``rasterio.warp.reproject``) and, with ``use_overviews``, reads from the COG overview nearest to (not
+coarser than) the target resolution. For the NAIP case,
 an ``average`` onto a grid whose axes run along the file's (UTM NAD83 files onto UTM WGS 84 ROIs of
 the same zone), it computes the same area-weighted mean itself from one windowed read, which is
 2.5-4x faster than GDAL's warper (see ``BENCHMARKS.md``).
@@ -16,6 +17,7 @@ without the raw error chained to it.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -28,6 +30,8 @@ from sen2naip_xr._safe import redact
 from sen2naip_xr.errors import AssetReadError, SigningError
 
 __all__ = ["Reader", "OdcReader", "read_asset", "classify_error"]
+
+_LOG = logging.getLogger("sen2naip_xr.load")
 
 
 @runtime_checkable
@@ -126,6 +130,55 @@ def _transformer(src_crs: str, dst_crs: str) -> Any:
     return Transformer.from_crs(src_crs, dst_crs, always_xy=True)
 
 
+def pick_overview(shrink: int, overviews: list[int]) -> int | None:
+    """Index of the coarsest overview whose decimation factor is at most ``shrink`` (the number of source
+    pixels per target pixel), or ``None`` to read the full-resolution image (no overview, or ``shrink`` finer
+    than the first one)."""
+    best = None
+    for i, factor in enumerate(overviews):
+        if factor > shrink:
+            break
+        best = i
+    return best
+
+
+def _read_shrink(src: Any, geobox: Any) -> int:
+    """How many source pixels one target pixel spans (rounded down, at least 1), measured at the grid's
+    centre in the file's CRS."""
+    ny, nx = geobox.shape
+    cols, rows = np.array([nx / 2, nx / 2 + 1, nx / 2]), np.array([ny / 2, ny / 2, ny / 2 + 1])
+    gx, gy = geobox.transform * (cols, rows)
+    gx, gy = _transformer(str(geobox.crs), src.crs.to_wkt()).transform(gx, gy)
+    px, py = ~src.transform * (np.asarray(gx), np.asarray(gy))
+    step_x = float(np.hypot(px[1] - px[0], py[1] - py[0]))
+    step_y = float(np.hypot(px[2] - px[0], py[2] - py[0]))
+    return max(1, int(min(step_x, step_y) + 1e-6))
+
+
+def _warp_read(path: str, *, band: int, geobox: Any, resampling: str, use_overviews: bool, dtype: str,
+               fill: float) -> np.ndarray:
+    """GDAL's warper onto ``geobox`` from the file or its nearest overview (rasterio public API only).
+
+    No-data: the file's declared value, else 0 (S2 DN 0 and SCL 0 are no data) except for whole-file
+    ``uint8`` reads (NAIP, where 0 is a valid DN); target pixels outside the file get ``fill``.
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.warp import reproject
+
+    with rasterio.open(path, sharing=False) as src:
+        bands = list(range(1, src.count + 1)) if band == 0 else [band]
+        ovr = pick_overview(_read_shrink(src, geobox), src.overviews(bands[0])) if use_overviews else None
+        declared = src.nodatavals[bands[0] - 1]
+    nodata = declared if declared is not None else (0 if dtype != "uint8" or band != 0 else None)
+    out = np.full((len(bands), *geobox.shape), fill, dtype=dtype)
+    opts = {} if ovr is None else {"overview_level": ovr}
+    with rasterio.Env(VSI_CACHE=False), rasterio.open(path, sharing=False, **opts) as src:
+        reproject(rasterio.band(src, bands), out, src_nodata=nodata, dst_transform=geobox.transform,
+                  dst_crs=geobox.crs.to_wkt(), dst_nodata=fill, resampling=Resampling[resampling])
+    return out
+
+
 def _aligned_average(path: str, *, band: int, geobox: Any, use_overviews: bool) -> np.ndarray | None:
     """The area-weighted mean of the source pixels under each cell of ``geobox``, from one windowed
     read, or ``None`` when this path does not apply (then GDAL's warper reads instead).
@@ -136,7 +189,6 @@ def _aligned_average(path: str, *, band: int, geobox: Any, use_overviews: bool) 
     computed by two sparse products per band.
     """
     import rasterio
-    from odc.loader._reader import pick_overview
 
     ny, nx = geobox.shape
     with rasterio.open(path, sharing=False) as src:
@@ -191,40 +243,33 @@ def _aligned_average(path: str, *, band: int, geobox: Any, use_overviews: bool) 
 
 @dataclass(frozen=True)
 class OdcReader:
-    """odc-stac's rasterio reader. ``band=0`` reads every band of the file in one pass.
+    """The rasterio reader (GDAL's warper, odc-stac's semantics). ``band=0`` reads every band in one pass.
 
     With ``aligned_average`` (the default), an ``average`` read into a float dtype onto a grid whose
     axes run along the file's is computed from one windowed read with exact overlap weights (the
-    warper's result to < 0.01 DN, 2.5-4x faster); ``False`` always uses GDAL's warper via odc-stac.
+    warper's result to < 0.01 DN, 2.5-4x faster); ``False`` always uses GDAL's warper.
     """
 
     aligned_average: bool = True
     """Compute axis-aligned ``average`` reads from a windowed read instead of GDAL's warper."""
 
     def __call__(self, url, *, band, geobox, resampling, use_overviews, dtype, fill) -> np.ndarray:
+        import rasterio.errors
+
+        try:
+            return self._read(url, band=band, geobox=geobox, resampling=resampling, use_overviews=use_overviews,
+                              dtype=dtype, fill=fill)
+        except rasterio.errors.RasterioError as exc:  # logged as odc-stac's reader does (the package redacts it)
+            _LOG.error("Failed to load %s:%d due to rasterio error: '%s'", _gdal_path(url), band, exc)
+            raise
+
+    def _read(self, url, *, band, geobox, resampling, use_overviews, dtype, fill) -> np.ndarray:
         if self.aligned_average and resampling == "average" and np.dtype(dtype).kind == "f":
             pix = _aligned_average(_gdal_path(url), band=band, geobox=geobox, use_overviews=use_overviews)
             if pix is not None:
                 return pix.astype(dtype, copy=False)
-        from odc.loader import RasterBandMetadata, RasterLoadParams, RasterSource, RioReader
-        from odc.loader._rio import LocalContext
-
-        dims = ("band", "y", "x") if band == 0 else ()
-        src = RasterSource(_gdal_path(url), band=band, meta=RasterBandMetadata(dtype, None, dims=dims))
-        cfg = RasterLoadParams(
-            dtype=dtype,
-            fill_value=fill,
-            src_nodata_fallback=0 if dtype != "uint8" or band != 0 else None,
-            use_overviews=use_overviews,
-            resampling=resampling,
-            fail_on_error=True,
-        )
-        roi, pix = RioReader(src, LocalContext()).read(cfg, geobox)
-        if pix.ndim == 2:
-            pix = pix[None]
-        out = np.full((pix.shape[0], *geobox.shape), fill, dtype=dtype)
-        out[(slice(None), *roi)] = pix
-        return out
+        return _warp_read(_gdal_path(url), band=band, geobox=geobox, resampling=resampling,
+                          use_overviews=use_overviews, dtype=dtype, fill=fill)
 
 
 _AUTH = re.compile(r"\b(401|403)\b|forbidden|authenticationfailed|signature", re.I)

@@ -152,7 +152,9 @@ def blur_downsample(
 
     Dask inputs keep their chunking: HR chunks are aligned to multiples of 4, a halo of 8 pixels is shared
     between neighbours, and LR chunks are the HR chunks / 4. ``y``/``x`` coordinates become the LR pixel
-    centres; other coordinates and attrs (e.g. rioxarray CRS) are carried.
+    centres; other coordinates and attrs are carried, and a rioxarray CRS (``spatial_ref``) is carried with
+    the LR grid's own ``GeoTransform`` (pixels ``factor`` times larger, same bounds), so ``rio.resolution()``,
+    ``rio.bounds()`` and ``rio.to_raster()`` see the 10 m grid.
 
     Parameters
     ----------
@@ -184,22 +186,44 @@ def blur_downsample(
 
 
 def _fix_transform(out: xr.DataArray, image: xr.DataArray, factor: int) -> xr.DataArray:
-    """Carry a rioxarray CRS to the LR grid, with the CF ``GeoTransform`` of the LR pixel centres.
-
-    The ``spatial_ref`` coordinate is copied and its GeoTransform recomputed from the new coordinates,
-    which is what ``rio.write_transform`` would write, without its (slow) round trip through rasterio.
-    """
+    """Carry a rioxarray CRS to the LR grid, with the CF ``GeoTransform`` of the LR pixel centres."""
     if "spatial_ref" not in image.coords:
         return out
-    ref = image.coords["spatial_ref"].variable
-    attrs = dict(ref.attrs)
-    if all(d in out.coords and out.sizes[d] > 1 for d in ("x", "y")):
-        x, y = out["x"].values, out["y"].values
-        dx, dy = float(x[1] - x[0]), float(y[1] - y[0])
-        attrs["GeoTransform"] = " ".join(repr(float(v)) for v in (x[0] - dx / 2, dx, 0.0, y[0] - dy / 2, 0.0, dy))
-    else:
-        attrs.pop("GeoTransform", None)
-    return out.assign_coords(spatial_ref=xr.Variable((), ref.values, attrs))
+    return georeference(out, spatial_ref=image.coords["spatial_ref"].variable)
+
+
+def geotransform(x, y) -> str | None:
+    """The CF/GDAL ``GeoTransform`` text of a grid with pixel centres ``x``, ``y`` (None if a side has < 2)."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.size < 2 or y.size < 2:
+        return None
+    dx, dy = float(x[1] - x[0]), float(y[1] - y[0])
+    return " ".join(repr(float(v)) for v in (x[0] - dx / 2, dx, 0.0, y[0] - dy / 2, 0.0, dy))
+
+
+def georeference(da: xr.DataArray, *, spatial_ref: xr.Variable | None = None) -> xr.DataArray:
+    """Give ``da`` its own CF grid mapping: a ``spatial_ref`` whose ``GeoTransform`` is that of its own
+    ``y``/``x`` pixel centres, named by a ``grid_mapping`` attribute (not only an encoding, so that
+    ``to_zarr`` writes ``spatial_ref`` as a coordinate and ``xr.open_zarr`` decodes it with its defaults).
+
+    What ``rio.write_transform`` would write, without its round trip through rasterio. ``spatial_ref``
+    replaces the array's own (e.g. the CRS of the image an LR array was made from). Arrays without one are
+    returned unchanged.
+    """
+    ref = spatial_ref if spatial_ref is not None else (
+        da.coords["spatial_ref"].variable if "spatial_ref" in da.coords else None)
+    if ref is None:
+        return da
+    attrs = {k: v for k, v in ref.attrs.items() if k != "GeoTransform"}
+    gt = geotransform(da["x"].values, da["y"].values) if "x" in da.coords and "y" in da.coords else None
+    if gt is not None:
+        attrs["GeoTransform"] = gt
+    # one constructor call from Variables: assign_coords would re-align every coordinate (slow per call)
+    coords = {**da.coords.variables, "spatial_ref": xr.Variable((), ref.values, attrs)}
+    out = xr.DataArray(da.data, dims=da.dims, coords=coords, name=da.name,
+                       attrs={**da.attrs, "grid_mapping": "spatial_ref"})
+    out.encoding = {k: v for k, v in da.encoding.items() if k != "grid_mapping"}
+    return out
 
 
 def add_noise(
@@ -245,7 +269,7 @@ def add_noise(
     cfg = NoiseConfig(model=model, sigma=sigma, seed=seed)
     lr = as_image(lr, arg="lr")
     if cfg.model == "none":
-        return lr
+        return georeference(lr)
     key = _numpy.noise_key(cfg.seed, cfg.model, stream)
     attrs = chain_provenance(lr, provenance("add_noise", **cfg.to_dict(), stream=stream))
     if cfg.model == "real":
@@ -254,15 +278,16 @@ def add_noise(
         def real(block, *, offset, global_shape):
             return block + _numpy.real_noise(block, table, key=key, offset=offset, global_shape=global_shape)
 
-        return _lift.positional(real, lr, op="noise-real", token=(cfg, stream, key, table[0].tobytes()), attrs=attrs)
+        return georeference(_lift.positional(real, lr, op="noise-real", token=(cfg, stream, key, table[0].tobytes()),
+                                             attrs=attrs))
 
     def gaussian(block, *, offset, global_shape):
         rms = _numpy.band_rms(block)
         return block + _numpy.gaussian_noise(block, rms, sigma=cfg.sigma, key=key, offset=offset,
                                              global_shape=global_shape)
 
-    return _lift.positional(gaussian, lr, op="noise-gaussian", token=(cfg, stream, key), whole_images=True,
-                            attrs=attrs)
+    return georeference(_lift.positional(gaussian, lr, op="noise-gaussian", token=(cfg, stream, key),
+                                         whole_images=True, attrs=attrs))
 
 
 def _table(matrix: tuple | None, weights: str | None) -> tuple[np.ndarray, np.ndarray]:

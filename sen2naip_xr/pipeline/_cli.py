@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from sen2naip_xr.catalog import PairingConfig, SearchConfig
-from sen2naip_xr.catalog._cli import _bbox  # one parser for --bbox in search and build
+from sen2naip_xr.catalog._cli import bbox_arg  # one parser for --bbox in search and build
 from sen2naip_xr.errors import InputError
 from sen2naip_xr.pipeline._config import CrossSensorConfig, RunConfig, SyntheticConfig
 
@@ -49,7 +49,7 @@ def register(subparsers) -> None:
         q.add_argument("--tag", default=None, help="tag the version this run ends with (e.g. v1)")
         q.add_argument("--catalog", default="https://planetarycomputer.microsoft.com/api/stac/v1",
                        help="STAC API URL, or 'embedded' for the offline demo catalog (default: Planetary Computer)")
-        q.add_argument("--bbox", type=_bbox, help="W,S,E,N in degrees where ROIs are drawn (write --bbox=-117.2,...)")
+        q.add_argument("--bbox", type=bbox_arg, help="W,S,E,N in degrees where ROIs are drawn (write --bbox=-117.2,...)")
         q.add_argument("--rois", type=_positive_int, default=None, help="number of ROIs (default: 10; embedded: all)")
         q.add_argument("--datetime", default=None, help="START/END search interval (RFC 3339 or YYYY-MM-DD)")
         q.add_argument("--seed", type=int, default=0, help="ROI sampling and noise seed (default: 0)")
@@ -67,22 +67,10 @@ def register(subparsers) -> None:
 
 
 def _candidates(args: argparse.Namespace, kind: str):
-    from sen2naip_xr.catalog import sample_rois, search_pairs
+    from sen2naip_xr.catalog import named_catalogs, sample_rois, search_pairs
 
-    if args.catalog == "embedded":
-        from sen2naip_xr.demo._catalog import build_demo_catalog
-
-        if args.bbox is not None:
-            raise InputError("--bbox does not apply to --catalog embedded (its ROIs are fixed); drop --bbox")
-        n = args.rois or (6 if kind == "cross-sensor" else 5)
-        cat = build_demo_catalog(_demo_catalog_dir(kind, n, args.seed),
-                                 n_cross_sensor=n if kind == "cross-sensor" else 0,
-                                 n_synthetic=n if kind == "synthetic" else 0, seed=args.seed)
-        rois = cat.cross_sensor_rois if kind == "cross-sensor" else cat.synthetic_rois
-        cands = search_pairs(rois, kind=kind, datetime=cat.datetime, client=cat.client, progress=getattr(args, "progress", True))
-        from sen2naip_xr.load import NoSigner
-
-        return cands, NoSigner(), {"demo_truth": cat.truth.to_dict()} if kind == "cross-sensor" else {}
+    if args.catalog in named_catalogs():  # a named catalog, e.g. embedded
+        return named_candidates(args, kind)
     if args.bbox is None:
         raise InputError("--bbox is required with a STAC API catalog; pass --bbox=W,S,E,N (degrees) or --catalog embedded")
     if args.datetime is None:
@@ -118,6 +106,32 @@ def _demo_catalog_dir(kind: str, n: int, seed: int) -> Path:
 _LOCKS: list = []
 
 
+def named_candidates(args: argparse.Namespace, kind: str):
+    """Candidates from a named catalog (``--catalog embedded``): its scenes are written once into the cache
+    folder (:func:`_demo_catalog_dir`, under a file lock, never beside ``--out``) and read unsigned."""
+    from sen2naip_xr.catalog import open_named_catalog, search_pairs
+    from sen2naip_xr.load import NoSigner
+
+    if args.bbox is not None:
+        raise InputError(f"--bbox does not apply to --catalog {args.catalog} (its ROIs are fixed); drop --bbox")
+    folder = _demo_catalog_dir(f"{args.catalog}-{kind}", args.rois or 0, args.seed)
+    try:
+        cat = open_named_catalog(args.catalog, folder, kind=kind, n=args.rois, seed=args.seed)
+    finally:
+        _release_locks()
+    print(f"--catalog {args.catalog}: scenes in {folder} (a cache, reused by later runs; SEN2NAIP_XR_CACHE moves it)")
+    cands = search_pairs(cat.rois(kind), kind=kind, datetime=cat.datetime, client=cat.client,
+                         progress=not args.no_progress)
+    return cands, NoSigner(), cat.root_attrs(kind)
+
+
+def _release_locks() -> None:
+    """The demo scenes are written: other builds may read them now."""
+    for lock in _LOCKS:
+        lock.close()
+    _LOCKS.clear()
+
+
 def run(args: argparse.Namespace) -> int:
     from sen2naip_xr.pipeline.cross_sensor import build_cross_sensor
     from sen2naip_xr.pipeline.synthetic import build_synthetic
@@ -130,9 +144,6 @@ def run(args: argparse.Namespace) -> int:
     rcfg = RunConfig.from_args(args)
     cfg = CrossSensorConfig.from_args(args) if kind == "cross-sensor" else SyntheticConfig.from_args(args)
     cands, signer, attrs = _candidates(args, kind)
-    for lock in _LOCKS:  # the demo scenes are written: other builds may read them now
-        lock.close()
-    _LOCKS.clear()
     print(cands.summary())
     build = build_cross_sensor if kind == "cross-sensor" else build_synthetic
     result = build(cands, args.out, config=cfg, run=rcfg, signer=signer, root_attrs=attrs,  # type: ignore[arg-type]

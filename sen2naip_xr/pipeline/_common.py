@@ -46,6 +46,21 @@ class BuildResult:
                 f"{len(self.skipped)} already done{rep}, in {self.seconds:.1f} s -> {self.store}"
                 + (f" (version {self.snapshot})" if self.snapshot else ""))
 
+    def __repr__(self) -> str:
+        return f"<BuildResult {self.summary()}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        def names(v: list[str]) -> str:
+            return html.escape(", ".join(v[:10]) + (f" ... ({len(v)})" if len(v) > 10 else "")) or "-"
+
+        rows = "".join(f"<tr><th>{k}</th><td>{names(v)}</td></tr>"
+                       for k, v in (("written", self.written), ("failed", self.failed), ("already done", self.skipped),
+                                    ("repaired", self.repaired)))
+        return (f"<div><b>BuildResult</b> {html.escape(self.kind)} -> <code>{html.escape(str(self.store))}</code>, "
+                f"{self.seconds:.1f} s<table>{rows}</table></div>")
+
 
 @dataclass(frozen=True)
 class Job:

@@ -75,10 +75,10 @@ class Runner:
     def run(self, fn: Callable[..., Any], jobs: Iterable[tuple[str, tuple]], *, desc: str,
             total: int | None = None, resources: dict[str, float] | None = None) -> Iterator[Any]:
         """Run ``fn(*args)`` for every ``(key, args)`` of ``jobs``; yield results as they finish."""
-        from tqdm.auto import tqdm
+        from sen2naip_xr._progress import progress
 
         jobs = iter(jobs)
-        bar = tqdm(total=total, desc=desc, disable=not self.config.progress, file=sys.stderr)
+        bar = progress(total=total, desc=desc, enabled=self.config.progress, file=sys.stderr)
         try:
             if self.client is None:
                 for _, args in jobs:

@@ -32,7 +32,14 @@ from sen2naip_xr.pipeline._common import (
 )
 from sen2naip_xr.pipeline._config import CrossSensorConfig, RunConfig
 from sen2naip_xr.pipeline._runner import Runner
-from sen2naip_xr.store import DatasetStore, RoiSink, georeferenced, provenance_record, roi_metadata
+from sen2naip_xr.store import (
+    DatasetStore,
+    RoiSink,
+    georeferenced,
+    hist_bin_coord,
+    provenance_record,
+    roi_metadata,
+)
 
 __all__ = ["build_cross_sensor", "BuildResult", "Job", "plan_jobs"]
 
@@ -120,8 +127,9 @@ def _cross_sensor_roi(job: Job, store: RoiSink, cfg: CrossSensorConfig, load_cfg
         hist = histc(s2_t)
         lr_ds = georeferenced(s2_t, name="lr", x_min=roi["x_min"], y_max=roi["y_max"], res=LR_RES, epsg=epsg,
                               attrs={"long_name": "Sentinel-2 L2A reflectance (B04, B03, B02, B08)", "units": "1"})
-        lr_ds["hist"] = xr.DataArray(hist, dims=("band", "bin"),
-                                     attrs={"long_name": "120-bin histogram of each band over [0, 1] (counts)"})
+        lr_ds["hist"] = xr.DataArray(hist, dims=("band", "bin"), coords={"bin": hist_bin_coord()},
+                                     attrs={"long_name": "120-bin histogram of each band over [0, 1]",
+                                            "units": "count"})
         hr_ds = georeferenced(naip_h.astype(np.float32), name="hr", x_min=roi["x_min"], y_max=roi["y_max"],
                               res=HR_RES, epsg=epsg,
                               attrs={"long_name": "NAIP histogram-matched to Sentinel-2 (NAIP_h)", "units": "1"})

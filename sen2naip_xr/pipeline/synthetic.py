@@ -47,6 +47,7 @@ from sen2naip_xr.store import (
     RoiSink,
     StoreWriter,
     georeferenced,
+    hist_bin_coord,
     provenance_record,
     roi_metadata,
 )
@@ -186,9 +187,10 @@ def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str,
         ds = georeferenced(images[i], name="hr", x_min=roi["x_min"], y_max=roi["y_max"], res=HR_RES,
                            epsg=int(roi["epsg"]), attrs={"long_name": "NAIP reflectance (2.5 m)", "units": "1"})
         ds = ds.assign_coords(harmonizer=labels)
-        ds["hist"] = xr.DataArray(hists[i], dims=("harmonizer", "band", "bin"), attrs={
-            "long_name": "120-bin histogram over [0, 1] of each band of the S2-like image of each harmonizer "
-                         "(d_sim->real)"})
+        ds["hist"] = xr.DataArray(hists[i], dims=("harmonizer", "band", "bin"), coords={"bin": hist_bin_coord()},
+                                  attrs={"long_name": "120-bin histogram over [0, 1] of each band of the S2-like "
+                                                      "image of each harmonizer (d_sim->real)", "units": "count"})
+        ds["harmonizer"].attrs.update(long_name="harmonization method (and gamma percentile)")
         if lrs is not None:
             ds["lr"] = xr.DataArray(lrs[i], dims=("harmonizer", "band", "y_lr", "x_lr"),
                                     attrs={"long_name": "S2-like reflectance (10 m) of each harmonizer"})

@@ -8,6 +8,7 @@ from sen2naip_xr.store._metadata import (
            TABLE1_FIELDS,
            clean_href,
            georeferenced,
+           hist_bin_coord,
            provenance_record,
            roi_metadata,
            split_of,
@@ -16,5 +17,5 @@ from sen2naip_xr.store._open import existing_store, metadata_table, open_roi, op
 from sen2naip_xr.store._pairs import cross_sensor_pairs
 
 __all__ = ["COMPLETE_ATTR", "KINDS", "DatasetStore", "Location", "RoiSink", "StoreWriter", "TABLE1_FIELDS", "clean_href",
-           "cross_sensor_pairs", "existing_store", "export", "georeferenced", "metadata_table", "open_roi", "open_store",
+           "cross_sensor_pairs", "existing_store", "export", "georeferenced", "hist_bin_coord", "metadata_table", "open_roi", "open_store",
            "parse_location", "parse_storage_options", "provenance_record", "roi_metadata", "roi_name", "split_of", "summarize"]

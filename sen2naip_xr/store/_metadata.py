@@ -122,3 +122,12 @@ def provenance_record(config: Mapping[str, Any], hrefs: Sequence[str]) -> str:
 
     return dumps_strict({"package": "sen2naip_xr", "version": __version__, "config": redact_tree(dict(config)),
                          "hrefs": sorted({clean_href(h) for h in hrefs})}, sort_keys=True)
+
+
+def hist_bin_coord(bins: int = 120) -> xr.Variable:
+    """The ``bin`` coordinate of the stored histograms: reflectance at the centre of each of ``bins`` equal
+    bins over [0, 1] (``torch.histc(x, bins, min=0, max=1)``), with the bin width in the attributes."""
+    centres = (np.arange(bins, dtype=np.float64) + 0.5) / bins
+    return xr.Variable(("bin",), centres, attrs={
+        "long_name": f"reflectance at the bin centre ({bins} equal bins over [0, 1])", "units": "1",
+        "bin_width": 1.0 / bins})

@@ -38,7 +38,8 @@ def cross_sensor_pairs(store: Any, *, split: str | None = None, limit: int | Non
         if limit and len(names) >= limit:
             break
     if not names:
-        raise StoreError(f"store={st.url!r} has no finished cross-sensor ROI with split={split!r}")
+        raise StoreError(f"store={st.url!r} has no finished cross-sensor ROI with split={split!r}; pass "
+                         "split=None (`--split all` on the command line) to use every ROI")
     naip, naip_h, s2 = [], [], []
     for name in names:
         hr = st.load_dataset(f"cross-sensor/{name}/hr")

@@ -57,9 +57,9 @@ def _stacks(naip: xr.DataArray, s2: xr.DataArray) -> tuple[np.ndarray, np.ndarra
 
 class _Progress:
     def __init__(self, total: int, desc: str, enabled: bool) -> None:
-        from tqdm.auto import tqdm
+        from sen2naip_xr._progress import progress
 
-        self.bar = tqdm(total=total, desc=desc, disable=not enabled)
+        self.bar = progress(total=total, desc=desc, enabled=enabled)
 
     def step(self, loss: float) -> None:
         self.bar.set_postfix(loss=f"{loss:.5f}")

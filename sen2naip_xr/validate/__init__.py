@@ -19,8 +19,8 @@ from sen2naip_xr._validate import as_image
 from sen2naip_xr.errors import InputError
 from sen2naip_xr.ops import kernels
 
-__all__ = ["pearson", "spectral_angle", "pbias", "mae", "rmse", "METRICS", "compare", "validation_table",
-           "validate_store", "markdown_table"]
+__all__ = ["pearson", "spectral_angle", "spectral_angle_rad", "pbias", "bias_ratio", "mae", "rmse", "METRICS",
+           "PAPER_NAMES", "PAPER_TABLE2", "compare", "validation_table", "validate_store", "markdown_table"]
 
 SPATIAL = ("y", "x")
 
@@ -60,6 +60,18 @@ def pbias(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
     return 100.0 * (s - o).sum(SPATIAL) / o.sum(SPATIAL)
 
 
+def spectral_angle_rad(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
+    """Mean spectral angle per image in radians: the scale of the paper's Table 2 (raw NAIP: 0.389)."""
+    return np.radians(spectral_angle(sim, obs))
+
+
+def bias_ratio(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
+    """Ratio of reflectances per image and band, ``sum(sim) / sum(obs)``: 1 is unbiased. What the paper's
+    Table 2 calls PBIAS (raw NAIP: 3.381, i.e. NAIP about 3.4 times brighter than Sentinel-2)."""
+    s, o = _pair(sim, obs)
+    return s.sum(SPATIAL) / o.sum(SPATIAL)
+
+
 def mae(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
     """Mean absolute error per image and band."""
     s, o = _pair(sim, obs)
@@ -72,7 +84,16 @@ def rmse(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
     return np.sqrt(((s - o) ** 2).mean(SPATIAL))
 
 
-METRICS = {"pearson": pearson, "sad_deg": spectral_angle, "pbias_pct": pbias, "mae": mae, "rmse": rmse}
+METRICS = {"pearson": pearson, "sad_deg": spectral_angle, "pbias_pct": pbias, "mae": mae, "rmse": rmse,
+           "pbias_ratio": bias_ratio, "sad_rad": spectral_angle_rad}
+#: The paper's Table 2 names of the columns computed with its definitions.
+PAPER_NAMES = {"pbias_ratio": "PBIAS (paper: ratio of reflectances, 1 = unbiased)",
+               "sad_rad": "SAD (paper: radians)"}
+#: The paper's Table 2 (Aybar et al. 2024), for setting ours beside it: PBIAS as a ratio, SAD in radians.
+PAPER_TABLE2 = {"identity": {"pbias_ratio": 3.381, "sad_rad": 0.389},
+                "gamma_mvn_p10": {"pbias_ratio": 0.562}, "gamma_mvn_p50": {"pbias_ratio": 1.073},
+                "gamma_mvn_p90": {"pbias_ratio": 1.743}, "unet": {"pbias_ratio": 1.063},
+                "vae": {"pbias_ratio": 0.936}}
 
 
 def compare(sim: xr.DataArray, obs: xr.DataArray, *, image_dims: Sequence[str] | None = None) -> xr.Dataset:
@@ -167,7 +188,7 @@ def validate_store(store, out, *, methods: Sequence[str] = ("identity", "gamma_l
     pairs = cross_sensor_pairs(store, split=split)
     ds = degrade(pairs.naip, list(methods), percentiles=percentiles, noise=noise, seed=seed, model=model,  # type: ignore[arg-type]
                  device=device, include_hr=False)
-    sim = ds.lr.rename(y_lr="y", x_lr="x")
+    sim = ds["lr/lr"]
     obs = pairs.s2.rename(y_lr="y", x_lr="x")
     table = validation_table(compare(sim, obs))
     out = Path(out)
@@ -175,17 +196,31 @@ def validate_store(store, out, *, methods: Sequence[str] = ("identity", "gamma_l
     table.to_csv(out / "validation.csv", index=False)
     (out / "validation.md").write_text(markdown_table(table, title=f"Validation on {len(pairs.roi)} cross-sensor "
                                                                    f"ROIs (split={split}, noise={noise})"))
-    comparison_figure(obs.rename(roi="pair"), sim.rename(roi="pair"), out / "fig9_comparison.png")
+    name = "published model" if model is None else (
+        f"fitted model {Path(model).name}" if isinstance(model, (str, Path)) else "fitted model")
+    comparison_figure(obs.rename(roi="pair"), sim.rename(roi="pair"), out / "fig9_comparison.png", model=name)
     return table
 
 
 def markdown_table(table: pd.DataFrame, *, title: str = "") -> str:
-    """The Table-2-style summary as Markdown (mean +- sd per metric)."""
-    head = ["harmonizer", "n"] + list(METRICS)
+    """The Table-2-style summary as Markdown (mean +- sd per metric), the paper's values beside ours where
+    the paper reports the same variant, and a legend naming the definitions."""
+    head = ["harmonizer", "n"] + list(METRICS) + ["paper PBIAS (ratio)", "paper SAD (rad)"]
     lines = ([f"## {title}", ""] if title else []) + ["| " + " | ".join(head) + " |",
                                                        "|" + "---|" * len(head)]
     for _, row in table.iterrows():
-        cells = [str(row.iloc[0]), str(int(row["n_images"]))]
+        label = str(row.iloc[0])
+        cells = [label, str(int(row["n_images"]))]
         cells += [f"{row[m]:.4f} ± {row[m + '_sd']:.4f}" for m in METRICS]
+        paper = PAPER_TABLE2.get("identity" if label == "raw" else label, {})
+        cells += [f"{paper[k]:.3f}" if k in paper else "-" for k in ("pbias_ratio", "sad_rad")]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Definitions: `pbias_pct` = 100 x (sum(S2-like) - sum(S2)) / sum(S2) (0 = unbiased); "
+              "`pbias_ratio` = sum(S2-like) / sum(S2) (1 = unbiased), what the paper's Table 2 reports as PBIAS; "
+              "`sad_deg` and `sad_rad` are the mean spectral angle in degrees and in radians (the paper's scale). "
+              "Each metric is computed per image, then averaged (mean ± sd over images)."]
+    n = int(table["n_images"].min()) if len(table) else 0
+    if n < 5:
+        lines += ["", f"Only {n} image(s) per row: the means are those of so few images and the sd is not a "
+                      "population estimate; set them beside the paper's (thousands of images) with care."]
     return "\n".join(lines) + "\n"
