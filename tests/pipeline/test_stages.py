@@ -113,3 +113,18 @@ def test_net_batch_size_option():
     for bad in (0, -1, 2.5, True, "8"):
         with pytest.raises(InputError, match="net_batch_size"):
             SyntheticConfig(net_batch_size=bad)
+
+
+def test_held_pixels_round_trip_exactly():
+    """The read stage holds 8-bit NAIP as uint8 levels: unpacked, the same float32 bytes; other data as is."""
+    from sen2naip_xr.ops._numpy import _LEVELS8
+    from sen2naip_xr.pipeline._stages import _pack, _unpack
+
+    levels = np.random.default_rng(0).integers(0, 256, (2, 4, 30, 40)).astype(np.uint8)
+    naip = _LEVELS8[levels]
+    packed = _pack(naip)
+    assert packed.dtype == np.uint8 and np.array_equal(packed, levels)
+    assert _unpack(packed).dtype == np.float32 and np.array_equal(_unpack(packed), naip)
+    other = naip.copy()
+    other[1, 2, 3, 4] = 0.1234
+    assert _pack(other) is other and _unpack(other) is other
