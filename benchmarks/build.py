@@ -8,6 +8,10 @@ started here. Prints a table and writes ``benchmarks/results/build.json``.
 
 Measures
 --------
+* the kernel floor (issue 11): per pipeline, the build's wall and CPU seconds per ROI on one worker and,
+  in the same run, the sum of that ROI's kernels timed alone (read, blank check, embedding, each harmonizer,
+  blur/downsample, noise, histograms, write; the cross-sensor QA), target build <= 1.3x floor; and the
+  bytes read from files per ROI and the reads per capture, by a counting reader;
 * ``rois_per_min``: finished ROIs (written or failed) per minute of ``build_*`` wall time, cluster start
   and each worker's one-off imports and model loads excluded; cross-sensor at 484 px, synthetic at
   1100 px with the four harmonizer families;
