@@ -41,11 +41,14 @@ $(REFVENV)/.installed:
 	$(REFVENV)/bin/pip install --quiet --no-deps "opensr-degradation==1.0.1"
 	touch $@
 
-## bench: the benchmarks of BENCHMARKS.md (degradation beside the reference, loading, dataset build)
+## bench: the benchmarks of BENCHMARKS.md (degradation beside the reference, loading, blank check, dataset
+## build with its kernel floor, GPU: on CPU at small sizes when there is no CUDA device)
 bench: install refenv
 	$(PY) benchmarks/degradation.py --reference-python $(REFVENV)/bin/python
 	$(PY) benchmarks/load.py
+	$(PY) benchmarks/blank.py
 	$(PY) benchmarks/build.py
+	$(PY) benchmarks/gpu.py
 
 lint: install
 	$(VENV)/bin/ruff check sen2naip_xr tests benchmarks examples

@@ -8,6 +8,10 @@ started here. Prints a table and writes ``benchmarks/results/build.json``.
 
 Measures
 --------
+* the kernel floor (issue 11): per pipeline, the build's wall and CPU seconds per ROI on one worker and,
+  in the same run, the sum of that ROI's kernels timed alone (read, blank check, embedding, each harmonizer,
+  blur/downsample, noise, histograms, write; the cross-sensor QA), target build <= 1.3x floor; and the
+  bytes read from files per ROI and the reads per capture, by a counting reader;
 * ``rois_per_min``: finished ROIs (written or failed) per minute of ``build_*`` wall time, cluster start
   and each worker's one-off imports and model loads excluded; cross-sensor at 484 px, synthetic at
   1100 px with the four harmonizer families;
@@ -65,8 +69,11 @@ def bench_cpu() -> dict:
 def _cluster(n_workers: int):
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, memory_limit="6GiB",
-                           dashboard_address=":0", silence_logs=logging.ERROR)
+    from sen2naip_xr.pipeline._runner import worker_environ
+
+    with worker_environ():  # the workers RunConfig's LocalCluster starts
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, memory_limit="6GiB",
+                               dashboard_address=":0", silence_logs=logging.ERROR)
     return cluster, Client(cluster)
 
 
@@ -111,15 +118,31 @@ def _warm(kind: str) -> None:
             s2n.harmonize(img, m, device="cpu")
 
 
-def _time_build(kind: str, cands, out: Path, n_workers: int, cfg) -> tuple[float, float, int]:
+def _worker_cpu_s(client) -> float:
+    """User + system CPU seconds of the worker processes so far."""
+    def cpu() -> float:
+        import psutil
+
+        t = psutil.Process().cpu_times()
+        return t.user + t.system
+
+    return sum(client.run(cpu).values())
+
+
+def _time_build(kind: str, cands, out: Path, n_workers: int, cfg, reader=None,
+                cpu: dict | None = None) -> tuple[float, float, int]:
     cluster, client = _cluster(n_workers)
     try:
         client.run(_start_rss_sampler)
         client.run(_warm, kind)
         build = s2n.build_cross_sensor if kind == "cross-sensor" else s2n.build_synthetic
+        c0 = _worker_cpu_s(client)
         t0 = time.perf_counter()
-        res = build(cands, out, config=cfg, run=s2n.RunConfig(progress=False), signer=NoSigner(), client=client)
+        res = build(cands, out, config=cfg, run=s2n.RunConfig(progress=False), signer=NoSigner(), client=client,
+                    reader=reader)
         seconds = time.perf_counter() - t0
+        if cpu is not None:
+            cpu["workers_s"] = _worker_cpu_s(client) - c0
         n = len(res.written) + len(res.failed)
         return seconds, _peak_rss_mib(client), n
     finally:
@@ -189,6 +212,226 @@ def bench_graph(tmp: Path, quick: bool) -> dict:
             "load_graph_s": round(load_s, 2), "load_graph_tasks": n_tasks}
 
 
+# --------------------------------------------------------------------------------------------------
+# Kernel floor: the same ROIs' kernels timed alone, in this process, one thread
+# --------------------------------------------------------------------------------------------------
+
+
+class CountingReader:
+    """The default reader, logging per call the asset window (URL and ROI grid), the decoded bytes and the
+    bytes the process read from files meanwhile (``/proc/self/io`` ``rchar``: GDAL's reads of the COG), to
+    a file (any process)."""
+
+    def __init__(self, log: str) -> None:
+        self.log = log
+
+    def __call__(self, url, *, geobox, **kw):
+        from sen2naip_xr.load import OdcReader
+
+        before = _rchar()
+        pix = OdcReader()(url, geobox=geobox, **kw)
+        read = _rchar() - before
+        window = f"{url}|{tuple(geobox.shape)}|{tuple(geobox.affine)[:6]}"  # one capture of one ROI
+        with open(self.log, "a") as f:
+            f.write(f"{window}\t{pix.nbytes}\t{read}\n")
+        return pix
+
+
+def _rchar() -> int:
+    try:
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _read_log(log: Path) -> dict:
+    rows = [line.split("\t") for line in log.read_text().splitlines()] if log.exists() else []
+    per_window: dict[str, int] = {}
+    for window, _, _ in rows:
+        per_window[window] = per_window.get(window, 0) + 1
+    return {"reads": len(rows), "windows": len(per_window), "decoded_bytes": sum(int(r[1]) for r in rows),
+            "file_bytes": sum(int(r[2]) for r in rows), "max_reads_per_window": max(per_window.values(), default=0)}
+
+
+def _clock(times: dict, name: str, fn, *args, **kw):
+    """Run ``fn``, adding its wall time to ``times[name]`` and its CPU time to ``times["cpu"]``."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    out = fn(*args, **kw)
+    times[name] = times.get(name, 0.0) + time.perf_counter() - t0
+    times["cpu"] = times.get("cpu", 0.0) + time.process_time() - c0
+    return out
+
+
+def floor_synthetic(cands, cfg, tmp: Path, reader) -> dict:
+    """Per ROI, each kernel of the synthetic build timed alone (numpy level), summed; mean over ROIs."""
+    import xarray as xr
+
+    from sen2naip_xr.degrade import build_config
+    from sen2naip_xr.harmonize import _numpy as hnp
+    from sen2naip_xr.harmonize import gamma_values, network_finish, network_forward, network_input
+    from sen2naip_xr.ops import _numpy as onp
+    from sen2naip_xr.pipeline._diversity import ThumbnailEmbedder
+    from sen2naip_xr.pipeline.synthetic import _load, plan_synthetic
+    from sen2naip_xr.store import DatasetStore
+
+    dcfg = build_config(list(cfg.methods), percentiles=cfg.percentiles, noise=cfg.noise, seed=cfg.seed,
+                        device=cfg.device, model=cfg.model)
+    from sen2naip_xr.harmonize.weights import noise_matrix
+
+    table = onp.noise_cdf_table(noise_matrix() if dcfg.model.noise_matrix is None
+                                else np.asarray(dcfg.model.noise_matrix, np.float64))
+    embed = ThumbnailEmbedder()
+    store = DatasetStore(tmp / "floor-synthetic.zarr")
+    store.init({})
+    writer = store.writer("synthetic", config={})
+    jobs, _ = plan_synthetic(cands)
+    per_roi = []
+    for job in jobs:
+        t: dict[str, float] = {}
+        pix, err = _clock(t, "read", _load, job, None, NoSigner(), reader)
+        if pix is None:
+            continue
+        kept = []
+        for img in pix:
+            if not _clock(t, "blank check", onp.blank_mask, img, cfg.blank_window).any():
+                kept.append(img)
+            _clock(t, "embedding", embed, img[None])
+        groups = {}
+        for k, img in enumerate(kept):
+            hists = []
+            net_in = {}  # the networks' 10 m input, made once per image as the build does
+            for v in dcfg.methods:
+                name = f"harmonize {v.label}"
+                if v.method == "identity":
+                    hr = img
+                elif v.method.startswith("gamma"):
+                    gam = gamma_values(v.method, v.percentile, pooled=v.pooled, model=dcfg.model)
+                    hr = _clock(t, name, hnp.apply_gamma, img, gam, quantize=v.quantize)
+                else:
+                    if v.at not in net_in:
+                        net_in[v.at] = _clock(t, "network input (10 m)", network_input, img[None], v)
+                    out = _clock(t, name, network_forward, net_in[v.at], v, batch_size=1)
+                    hr = _clock(t, name, network_finish, img[None], out, v)[0]
+                lr = _clock(t, "blur/downsample", onp.blur_downsample, hr, dcfg.blur.sigma)
+                key = 12345 + k
+                lr = lr + _clock(t, "noise", onp.real_noise, lr, table, key=key)
+                hists.append(_clock(t, "histograms", hnp.histc, lr))
+            groups[f"img{k}"] = xr.Dataset({"hr": (("band", "y", "x"), img),
+                                           "hist": (("harmonizer", "band", "bin"), np.stack(hists))})
+        if groups:
+            _clock(t, "write", _write, writer, "synthetic", job.name, groups)
+        per_roi.append(t)
+    _commit(writer, per_roi)
+    return _mean_times(per_roi)
+
+
+def floor_cross_sensor(cands, cfg, tmp: Path, reader) -> dict:
+    """Per ROI, each kernel of the cross-sensor build timed alone, summed; mean over ROIs (first pair)."""
+    import dask
+    import xarray as xr
+
+    from sen2naip_xr.harmonize import _numpy as hnp
+    from sen2naip_xr.load import load_pairs
+    from sen2naip_xr.ops import _numpy as onp
+    from sen2naip_xr.pipeline._qa import misalignment, shift_image, spectral_angle, to_10m
+    from sen2naip_xr.store import DatasetStore
+
+    store = DatasetStore(tmp / "floor-cross.zarr")
+    store.init({})
+    writer = store.writer("cross-sensor", config={})
+    jobs, _ = plan_jobs(cands)
+    per_roi = []
+    for job in jobs:
+        t: dict[str, float] = {}
+
+        def read(job=job):
+            with dask.config.set(scheduler="sync"):
+                return dask.compute(*load_pairs(job.rows, items=job.items, signer=NoSigner(), reader=reader))
+
+        naip, s2, scl = _clock(t, "read", read)
+        naip_t = np.asarray(naip.values[0, 0], np.float32)
+        s2_t = np.asarray(s2.values[0, 0], np.float32)
+        _clock(t, "cloud fraction", lambda scl=scl: (np.isin(scl.values, [3, 8, 9, 10])).mean())
+        _clock(t, "blank check", onp.blank_mask, naip_t, 19)
+        naip_h = _clock(t, "histogram match", onp.histogram_match, naip_t, s2_t)
+        lr_h = _clock(t, "QA (blur, shift, angle)", to_10m, naip_h, sigma=cfg.sigma)
+        qa1, sh = _clock(t, "QA (blur, shift, angle)", misalignment, lr_h, s2_t)
+        _clock(t, "QA (blur, shift, angle)", lambda a, b, c: spectral_angle(shift_image(a, b), c), lr_h, sh, s2_t)
+        hist = _clock(t, "histograms", hnp.histc, s2_t)
+        groups = {"lr": xr.Dataset({"lr": (("band", "y", "x"), s2_t), "hist": (("band", "bin"), hist)}),
+                  "hr": xr.Dataset({"hr": (("band", "y", "x"), naip_h), "naip": (("band", "y", "x"), naip_t)})}
+        _clock(t, "write", _write, writer, "cross-sensor", job.name, groups)
+        per_roi.append(t)
+    _commit(writer, per_roi)
+    return _mean_times(per_roi)
+
+
+def _write(writer, kind: str, name: str, groups: dict) -> None:
+    """One ROI written as the builders write it: into a sink, merged into the run (committed once at the end,
+    see :func:`_commit`)."""
+    sink = writer.sink()
+    sink.write_roi(kind, name, groups, {"roi": name})
+    writer.collect(sink)
+
+
+def _commit(writer, per_roi: list[dict]) -> None:
+    """The run's commit, its wall and CPU time shared out over the ROIs' ``write``."""
+    t: dict[str, float] = {}
+    _clock(t, "write", writer.commit, "floor")
+    for r in per_roi:
+        r["write"] = r.get("write", 0.0) + t["write"] / max(len(per_roi), 1)
+        r["cpu"] = r.get("cpu", 0.0) + t["cpu"] / max(len(per_roi), 1)
+
+
+def _mean_times(per_roi: list[dict]) -> dict:
+    names = sorted({k for t in per_roi for k in t} - {"cpu"})
+    n = max(len(per_roi), 1)
+    mean = {k: round(sum(t.get(k, 0.0) for t in per_roi) / n, 4) for k in names}
+    return {"rois": len(per_roi), "kernels_s": mean, "floor_s": round(sum(mean.values()), 4),
+            "floor_cpu_s": round(sum(t.get("cpu", 0.0) for t in per_roi) / n, 4)}
+
+
+def bench_floor(tmp: Path, quick: bool) -> dict:
+    """Build on one worker vs the sum of its kernels timed alone (same ROIs, same run), bytes read per ROI."""
+    import torch
+
+    n_cs, n_sy = (3, 2) if quick else (8, 6)
+    cs_size, sy_size = (128, 256) if quick else (484, 1100)
+    cat = build_demo_catalog(tmp / "cat-floor", n_cross_sensor=n_cs, n_synthetic=n_sy,
+                             cross_sensor_size=cs_size, synthetic_size=sy_size)
+    cs = s2n.search_pairs(cat.cross_sensor_rois, datetime=cat.datetime, client=cat.client, progress=False)
+    sy = s2n.search_pairs(cat.synthetic_rois, kind="synthetic", datetime=cat.datetime, client=cat.client,
+                          progress=False)
+    out = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as on a Dask worker (OMP_NUM_THREADS=1)
+    try:
+        for kind, cands, cfg, px in (("cross-sensor", cs, s2n.CrossSensorConfig(), cs_size),
+                                     ("synthetic", sy, s2n.SyntheticConfig(device="cpu"), sy_size)):
+            log = tmp / f"reads-{kind}.log"
+            cpu: dict = {}
+            seconds, _, n = _time_build(kind, cands, tmp / f"floor-{kind}-build.zarr", 1, cfg,
+                                        reader=CountingReader(str(log)), cpu=cpu)
+            reads = _read_log(log)
+            fl = (floor_synthetic if kind == "synthetic" else floor_cross_sensor)(
+                cands, cfg, tmp, CountingReader(str(tmp / f"floor-reads-{kind}.log")))
+            per_roi = seconds / max(n, 1)
+            out[kind] = {"roi_px": px, "rois": n, "build_s_per_roi": round(per_roi, 4), **fl,
+                         "build_over_floor": round(per_roi / fl["floor_s"], 2),
+                         "build_cpu_s_per_roi": round(cpu["workers_s"] / max(n, 1), 4),
+                         "build_over_floor_cpu": round(cpu["workers_s"] / max(n, 1) / fl["floor_cpu_s"], 2),
+                         "asset_windows_read": reads["windows"],
+                         "max_reads_per_window": reads["max_reads_per_window"],
+                         "file_mb_read_per_roi": round(reads["file_bytes"] / max(n, 1) / 1e6, 2),
+                         "decoded_mb_per_roi": round(reads["decoded_bytes"] / max(n, 1) / 1e6, 2)}
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
 def bench_gpu() -> dict | None:
     try:
         import torch
@@ -213,16 +456,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "build.json"))
-    ap.add_argument("--only", choices=["throughput", "memory", "graph", "gpu"], action="append")
+    ap.add_argument("--only", choices=["floor", "throughput", "memory", "graph", "gpu"], action="append")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="s2n-bench-"))
-    only = set(args.only or ["throughput", "memory", "graph", "gpu"])
+    only = set(args.only or ["floor", "throughput", "memory", "graph", "gpu"])
     res: dict = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
                             f"{__import__('os').cpu_count()} cores", "version": s2n.__version__, "quick": args.quick}
     try:
         res["cpu"] = bench_cpu()
         print(f"cpu: 2 processes do {res['cpu']['parallel_speedup_ceiling']}x the work of 1 "
               "(the ceiling of any 2-worker speedup on this machine)")
+        if "floor" in only:
+            res["floor"] = bench_floor(tmp, args.quick)
+            for kind, f in res["floor"].items():
+                print(f"{kind} ({f['roi_px']} px, {f['rois']} ROIs, 1 worker): build {f['build_s_per_roi']:.3f} s/ROI, "
+                      f"floor {f['floor_s']:.3f} s/ROI -> {f['build_over_floor']}x (target <= 1.3x); CPU time "
+                      f"{f['build_cpu_s_per_roi']:.3f} vs {f['floor_cpu_s']:.3f} s/ROI -> {f['build_over_floor_cpu']}x; "
+                      f"{f['file_mb_read_per_roi']} MB read from files per ROI, at most "
+                      f"{f['max_reads_per_window']} read(s) per asset window (one capture of one ROI)")
+                for k, v in sorted(f["kernels_s"].items(), key=lambda kv: -kv[1]):
+                    print(f"    {k:<28}{1e3 * v:9.1f} ms")
         if "graph" in only:
             res["graph"] = bench_graph(tmp, args.quick)
             g = res["graph"]

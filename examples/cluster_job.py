@@ -11,9 +11,11 @@
     # offline, on a LocalCluster started here whose workers offer GPU=1 (CI)
     python examples/cluster_job.py --out /tmp/job.zarr --small
 
-Synthetic ROIs go to tasks of ``--rois-per-task`` ROIs; when a worker offers a ``GPU`` resource those
-tasks run there (the U-Net loaded once per worker, batched over every image of the task). Rerun the
-same command after any failure: finished ROIs are skipped, and the result is the same bytes.
+The synthetic build runs in stages: reads (each capture once), then the networks in their own tasks,
+batched across ROIs (``SyntheticConfig.net_batch_size``, default from the GPU's memory), on the workers
+that offer a ``GPU`` resource (the U-Net loaded once per worker), while reading, matching, blur, noise and
+writing run on the other workers. Rerun the same command after any failure: finished ROIs are skipped,
+and the result is the same bytes.
 """
 
 from __future__ import annotations

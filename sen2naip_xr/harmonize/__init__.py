@@ -91,13 +91,54 @@ def _to_10m(images: np.ndarray) -> np.ndarray:
     return _ops.blur_downsample(images, SEN2NAIP_SIGMA)
 
 
+def network_input(images: np.ndarray, cfg: HarmonizeConfig) -> np.ndarray:
+    """What a network harmonizer reads of ``(n, 4, H, W)`` images: NAIP at 10 m (``at="lr"``) or at 2.5 m.
+
+    With :func:`network_forward` and :func:`network_finish` this splits a network harmonizer into the
+    network's own work (a GPU task in the staged build) and the CPU work around it; the three chained are
+    the harmonizer, bit for bit.
+    """
+    return _to_10m(images) if cfg.at == "lr" else images
+
+
+def unet_path(cfg: HarmonizeConfig) -> str:
+    """The U-Net checkpoint a variant uses (its own ``checkpoint`` or the published weights)."""
+    return _checkpoint(cfg.checkpoint) if cfg.checkpoint else str(weight_path("unet", cfg.weights))
+
+
+def vae_weights(cfg: HarmonizeConfig) -> dict:
+    """The VAE state a variant uses (its own ``checkpoint`` or the published weights)."""
+    return _vae_checkpoint(_checkpoint(cfg.checkpoint)) if cfg.checkpoint else vae_state(cfg.weights)
+
+
+def network_forward(net_in: np.ndarray, cfg: HarmonizeConfig, *, batch_size: int | None = None) -> np.ndarray:
+    """The network of a ``unet`` or ``vae`` variant on :func:`network_input` output ``(n, 4, h, w)``.
+
+    U-Net: its prediction ``(n, 4, h, w)`` (batched by ``batch_size``, default ``cfg.batch_size``); VAE:
+    the decoded, corrected CDF ``(n, 4, 120)`` of each image's band histograms.
+    """
+    if cfg.method == "unet":
+        from sen2naip_xr.harmonize._torch import run_unet
+
+        return run_unet(net_in, path=unet_path(cfg), device=cfg.device, batch_size=batch_size or cfg.batch_size)
+    if cfg.method == "vae":
+        return _vae_from_hist(_numpy.histc(net_in), cfg=cfg, state=vae_weights(cfg))["cdf"]
+    raise InputError(f"method={cfg.method!r} has no network; network_forward takes 'unet' or 'vae'")
+
+
+def network_finish(images: np.ndarray, out: np.ndarray, cfg: HarmonizeConfig) -> np.ndarray:
+    """The CPU end of a network harmonizer: ``(n, 4, H, W)`` images matched to :func:`network_forward` output."""
+    if cfg.method == "unet":
+        return _ops.histogram_match(images, out)
+    return _vae_match(images, out, cfg)
+
+
 def _unet_kernel(block: np.ndarray, *, cfg: HarmonizeConfig, path: str) -> np.ndarray:
     from sen2naip_xr.harmonize._torch import run_unet
 
     images = block.reshape((-1,) + block.shape[-3:])
-    net_in = _to_10m(images) if cfg.at == "lr" else images
-    pred = run_unet(net_in, path=path, device=cfg.device, batch_size=cfg.batch_size)
-    return _ops.histogram_match(images, pred).reshape(block.shape)
+    pred = run_unet(network_input(images, cfg), path=path, device=cfg.device, batch_size=cfg.batch_size)
+    return network_finish(images, pred, cfg).reshape(block.shape)
 
 
 def vae_distribution(images: np.ndarray, *, cfg: HarmonizeConfig, state: dict) -> dict[str, np.ndarray]:
@@ -106,8 +147,10 @@ def vae_distribution(images: np.ndarray, *, cfg: HarmonizeConfig, state: dict) -
     Keys: ``hist`` (n, 4, 120) input histograms (of the 10 m image when ``cfg.at == "lr"``), ``mu``,
     ``logvar``, ``z`` (n, 20), ``decoded`` (n, 4, 120) and ``cdf`` (n, 4, 120), the reference's corrected CDF.
     """
-    src = _to_10m(images) if cfg.at == "lr" else images
-    hist = _numpy.histc(src)
+    return _vae_from_hist(_numpy.histc(network_input(images, cfg)), cfg=cfg, state=state)
+
+
+def _vae_from_hist(hist: np.ndarray, *, cfg: HarmonizeConfig, state: dict) -> dict[str, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         norm = hist / hist.sum(axis=-1, keepdims=True)
     mu, logvar = _numpy.vae_encode(norm, state)
@@ -123,6 +166,10 @@ def vae_distribution(images: np.ndarray, *, cfg: HarmonizeConfig, state: dict) -
 def _vae_kernel(block: np.ndarray, *, cfg: HarmonizeConfig, state: dict) -> np.ndarray:
     images = block.reshape((-1,) + block.shape[-3:])
     cdf = vae_distribution(images, cfg=cfg, state=state)["cdf"]
+    return _vae_match(images, cdf, cfg).reshape(block.shape)
+
+
+def _vae_match(images: np.ndarray, cdf: np.ndarray, cfg: HarmonizeConfig) -> np.ndarray:
     out = np.empty(images.shape, dtype=np.float32)
     for i, img in enumerate(images):
         if cfg.template == "legacy":
@@ -136,7 +183,7 @@ def _vae_kernel(block: np.ndarray, *, cfg: HarmonizeConfig, state: dict) -> np.n
                 continue
             keep = np.diff(quantiles[b], prepend=0.0) > 0
             out[i, b] = _ops.match_band(img[b], values[b][keep], quantiles[b][keep])
-    return out.reshape(block.shape)
+    return out
 
 
 def harmonize(
@@ -220,14 +267,14 @@ def harmonize_with(image: xr.DataArray, cfg: HarmonizeConfig, *, model: Degradat
                                attrs=attrs, gamma=gam, quantize=cfg.quantize)
     if cfg.method == "unet":
         require_torch()  # fail while building the graph, not inside a task
-        path = _checkpoint(cfg.checkpoint) if cfg.checkpoint else str(weight_path("unet", cfg.weights))
+        path = unet_path(cfg)
         if cfg.at == "hr":
             image_ok = image
         else:
             image_ok = as_image(image, min_size=8)
         return _lift.per_image(_unet_kernel, image_ok, op=f"harmonize-unet-{cfg.at}", token=cfg, attrs=attrs,
                                cfg=cfg, path=path)
-    state = _vae_checkpoint(_checkpoint(cfg.checkpoint)) if cfg.checkpoint else vae_state(cfg.weights)
+    state = vae_weights(cfg)
     if cfg.at == "lr":  # the histograms are taken at 10 m: at least 2x2 LR pixels
         image = as_image(image, min_size=8)
     return _lift.per_image(_vae_kernel, image, op=f"harmonize-vae-{cfg.at}", token=cfg, attrs=attrs, cfg=cfg,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage, sparse
+from scipy import sparse
 
 from sen2naip_xr import _rng
 
@@ -150,23 +150,76 @@ def histogram_match_to_distribution(
 # --------------------------------------------------------------------------------------------------
 
 
+def _window_any(d: np.ndarray, axis: int, lo: int, hi: int, n: int) -> np.ndarray:
+    """``out[i] = any(d[i + lo : i + hi + 1])`` along ``axis`` for ``i`` in ``range(n)``, False outside ``d``.
+
+    Zero padding truncates the window at the array's ends; the window OR is built by doubling (``log2``
+    passes of one vectorised ``|`` each), so the cost per element does not grow with the window.
+    """
+    m = d.shape[axis]
+    before, after = -lo, n - 1 + hi - (m - 1)
+    pad = [(0, 0)] * d.ndim
+    pad[axis] = (max(before, 0), max(after, 0))
+    cur = np.pad(d, pad) if before > 0 or after > 0 else d
+
+    def cut(a: int | None, b: int | None) -> tuple[slice, ...]:
+        s = [slice(None)] * d.ndim
+        s[axis] = slice(a, b)
+        return tuple(s)
+
+    if before < 0 or after < 0:
+        cur = cur[cut(max(-before, 0), cur.shape[axis] - max(-after, 0))]
+    length, span = hi - lo + 1, 1
+    while 2 * span <= length:
+        cur = cur[cut(None, -span)] | cur[cut(span, None)]
+        span *= 2
+    if span < length:
+        rest = length - span
+        cur = cur[cut(None, -rest)] | cur[cut(rest, None)]
+    return cur
+
+
+def _blank_one(img: np.ndarray, window: int) -> np.ndarray:
+    """:func:`blank_mask` of one ``(band, y, x)`` image."""
+    _, h, w = img.shape
+    half = window // 2
+    nan = None
+    if img.dtype.kind == "f" and np.isnan(img.min(initial=np.inf)):  # one cheap pass finds any NaN
+        nan = np.isnan(img).any(axis=0)
+    if window == 1:  # every 1x1 window is constant
+        return nan if nan is not None else np.ones((h, w), bool)
+    # a window is constant iff no two horizontal or vertical neighbours inside it differ
+    dh = np.zeros((h, max(w - 1, 0)), bool)
+    dv = np.zeros((max(h - 1, 0), w), bool)
+    for band in img:
+        dh |= band[:, 1:] != band[:, :-1]
+        dv |= band[1:] != band[:-1]
+    # pairs (x, x + 1) inside the window [x - half, x + half]: x in [x - half, x + half - 1]
+    busy = _window_any(_window_any(dh, 0, -half, half, h), 1, -half, half - 1, w)
+    busy |= _window_any(_window_any(dv, 0, -half, half - 1, h), 1, -half, half, w)
+    blank = ~busy
+    if nan is not None:
+        blank |= _window_any(_window_any(nan, 0, -half, half, h), 1, -half, half, w)
+    return blank
+
+
 def blank_mask(image: np.ndarray, window: int = 19) -> np.ndarray:
     """True where every band is constant (zero variance) over the ``window`` x ``window`` neighbourhood,
     or where any band has a NaN (nodata) in it.
 
-    Zero variance is tested exactly as ``max == min`` (no floating-point variance). The window is truncated
-    at the image border (scipy ``mode="reflect"``, i.e. symmetric), so the result of a pixel depends only on
-    pixels within ``window // 2`` of it inside the image.
+    Zero variance is tested exactly as ``max == min`` (no floating-point variance), computed as "no two
+    horizontal or vertical neighbours in the window differ" (the window is connected): one comparison per
+    neighbour pair and band, then a sliding OR per axis, O(1) per pixel whatever the window. The window is
+    truncated at the image border (what scipy's ``maximum_filter(mode="reflect")`` gives too, since the
+    mirrored pixels lie in the window), so a pixel's result depends only on pixels within ``window // 2``
+    of it inside the image; a block with a mirrored (or real) halo of ``window // 2`` gives the same result.
     """
-    size = (1,) * (image.ndim - 2) + (window, window)
-    nan = np.isnan(image) if image.dtype.kind == "f" else None
-    data = np.where(nan, np.float32(0), image) if nan is not None else image
-    hi = ndimage.maximum_filter(data, size=size, mode="reflect")
-    lo = ndimage.minimum_filter(data, size=size, mode="reflect")
-    blank = np.all(hi == lo, axis=-3)
-    if nan is not None and nan.any():
-        blank |= ndimage.maximum_filter(nan.any(axis=-3), size=size[:-3] + size[-2:], mode="reflect")
-    return blank
+    lead = image.shape[:-3]
+    flat = image.reshape((-1,) + image.shape[-3:])
+    out = np.empty((flat.shape[0],) + image.shape[-2:], bool)
+    for i, img in enumerate(flat):
+        out[i] = _blank_one(img, window)
+    return out.reshape(lead + image.shape[-2:])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -84,7 +84,11 @@ class SyntheticConfig(ConfigBase):
     clip_weights: str | None = None
     """Path of the open-clip checkpoint (nothing is downloaded)."""
     rois_per_task: int = 4
-    """ROIs per harmonizer task: the networks run batched over their images (one model load per worker)."""
+    """ROIs per finish task (matching, blur, noise, histograms, write); the networks have their own tasks."""
+    net_batch_size: int | None = None
+    """Images per network task (U-Net and VAE, batched across ROIs, on a ``GPU`` worker when there is
+    one); ``None``: from the GPU's memory (1-64), 8 on CPU. The U-Net's float results depend on the batch
+    by ~2e-7: fix it for the same bytes on machines with other GPUs."""
     device: str = "auto"
     """Torch device of the U-Net (``auto``: CUDA when present)."""
     model: DegradationModel = field(default_factory=DegradationModel)
@@ -115,6 +119,9 @@ class SyntheticConfig(ConfigBase):
                              "(nothing is downloaded); or use embedder='thumbnail'")
         _positive("rois_per_task", self.rois_per_task, integer=True)
         object.__setattr__(self, "model", _model(self.model))
+        from sen2naip_xr.pipeline._stages import check_net_batch
+
+        check_net_batch(self.net_batch_size)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,17 @@
 """The synthetic builder: ROIs -> early and late NAIP -> blank check -> diversity filter -> every harmonizer
 -> blur/downsample/noise -> HR + per-method 120-bin histograms (+ optional LR) -> store.
 
-Two rounds of tasks:
+Three stages (:mod:`sen2naip_xr.pipeline._stages`):
 
-1. one task per ROI reads its early/late NAIP (4 x 1100 x 1100 at 2.5 m), drops images with a blank
-   19 x 19 window and embeds the others (:mod:`sen2naip_xr.pipeline._diversity`); the embeddings are
-   stored (``synthetic/_embeddings``) so a rerun selects the same images;
-2. the driver clusters the embeddings (MiniBatchKMeans, one image kept per cluster); then one task per
-   ``rois_per_task`` ROIs reads their kept images again, runs every harmonizer on the whole batch (the
-   networks batched, on a worker with a ``GPU`` resource when there is one, the model loaded once per
-   worker), and per image blurs, downsamples and adds noise whose stream derives from (seed, ROI id,
-   role, harmonizer) only, so results depend on neither the batch nor the worker.
+1. one task per ROI reads its early/late NAIP (4 x 1100 x 1100 at 2.5 m) once, drops images with a blank
+   19 x 19 window and embeds the others (:mod:`sen2naip_xr.pipeline._diversity`); the pixels stay on the
+   worker and the embeddings are stored (``synthetic/_embeddings``) so a rerun selects the same images;
+2. the driver clusters the embeddings (MiniBatchKMeans, one image kept per cluster); then the networks
+   (U-Net, VAE) run in their own tasks, batched across ROIs (``net_batch_size`` images, a fixed cut of the
+   kept images), on a worker with a ``GPU`` resource when there is one (the model loaded once per worker);
+3. one task per ``rois_per_task`` ROIs runs the other harmonizers and the CPU end of the networks
+   (histogram matching), and per image blurs, downsamples and adds noise whose stream derives from (seed,
+   ROI id, role, harmonizer) only, so results depend on neither the batch nor the worker; then writes.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from sen2naip_xr.pipeline._common import (
 from sen2naip_xr.pipeline._config import RunConfig, SyntheticConfig
 from sen2naip_xr.pipeline._diversity import select_diverse
 from sen2naip_xr.pipeline._runner import Runner
+from sen2naip_xr.pipeline._stages import Stages, staged_harmonize, staged_pixels
 from sen2naip_xr.store import (
     DatasetStore,
     RoiSink,
@@ -80,15 +82,16 @@ def _load(job: Job, load_cfg: Any, signer: Any, reader: Any) -> tuple[np.ndarray
     return np.asarray(naip.values[0], np.float32), ""
 
 
-def _embed_task(job: Job, cfg: SyntheticConfig, load_cfg: Any, signer: Any, reader: Any) -> dict:
-    """Round 1: blank check and embedding of each capture of one ROI."""
+def _embed_task(job: Job, cfg: SyntheticConfig, load_cfg: Any, signer: Any, reader: Any,
+                loaded: tuple[np.ndarray | None, str] | None = None) -> dict:
+    """Round 1: blank check and embedding of each capture of one ROI (``loaded``: what ``_load`` returned)."""
     import xarray as xr
 
     from sen2naip_xr.ops import is_blank
     from sen2naip_xr.pipeline._diversity import make_embedder
 
     out: dict[str, Any] = {"name": job.name, "roles": {}, "reasons": []}
-    pix, err = _load(job, load_cfg, signer, reader)
+    pix, err = _load(job, load_cfg, signer, reader) if loaded is None else loaded
     if pix is None:
         stage, _, reason = err.partition(" | ")
         out["reasons"].append((stage, reason))
@@ -122,17 +125,22 @@ def _one_torch_thread(active: bool):
 
 
 def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str, list[str]], sink: RoiSink,
-                  done: dict[str, str], cfg: SyntheticConfig, load_cfg: Any, signer: Any, reader: Any, prov: dict) -> dict:
+                  done: dict[str, str], cfg: SyntheticConfig, load_cfg: Any, signer: Any, reader: Any, prov: dict,
+                  staged: dict | None = None) -> dict:
     """Round 2 (a task): :func:`_degrade_batch` writing into ``sink``; returns the statuses and the sink."""
-    return {"statuses": _degrade_batch(jobs, keep, notes, sink, done, cfg, load_cfg, signer, reader, prov),
+    return {"statuses": _degrade_batch(jobs, keep, notes, sink, done, cfg, load_cfg, signer, reader, prov, staged),
             "sink": sink}
 
 
 def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str, list[str]], store: RoiSink,
                    done: dict[str, str], cfg: SyntheticConfig, load_cfg: Any, signer: Any, reader: Any,
-                   prov: dict) -> list[dict]:
+                   prov: dict, staged: dict | None = None) -> list[dict]:
     """Every harmonizer on a batch of ROIs, then blur/downsample/noise per image, then write the ROIs not in
-    ``done`` (name -> ``written``/``failed`` status of the ROIs finished earlier)."""
+    ``done`` (name -> ``written``/``failed`` status of the ROIs finished earlier).
+
+    ``staged`` (:mod:`sen2naip_xr.pipeline._stages`): the pixels the read stage kept and the network
+    stage's outputs, used instead of reading again and running the networks here.
+    """
     import xarray as xr
 
     from sen2naip_xr.degrade import build_config
@@ -147,7 +155,7 @@ def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str,
         if done.get(job.name) == "failed":
             results.append({"name": job.name, "status": "skipped"})
             continue
-        pix, err = _load(job, load_cfg, signer, reader)
+        pix, err = _load(job, load_cfg, signer, reader) if staged is None else staged_pixels(staged, job)
         if pix is None:
             stage, _, reason = err.partition(" | ")
             store.record_failure(KIND, job.name, job.roi["roi_id"], stage, reason)
@@ -168,7 +176,8 @@ def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str,
     lrs = None
     for m, variant in enumerate(dcfg.methods):
         with _one_torch_thread(variant.method == "unet"):  # the networks see the whole batch
-            hr = harmonize_with(stack, variant, model=dcfg.model).values
+            hr = (harmonize_with(stack, variant, model=dcfg.model).values if staged is None
+                  else staged_harmonize(staged, stack, variant, where, model=dcfg.model))
         for i, (job, row) in enumerate(where):
             seed = _rng.derive_key(cfg.seed, job.roi["roi_id"], row["role"]) >> 1
             lr = kernels.degrade_lr(hr[i], dcfg.blur.sigma, mode=dcfg.blur.mode, noise=dcfg.noise.model,
@@ -273,13 +282,13 @@ def build_synthetic(
         writer = start_run(store, KIND, names=ids, config=cfg.to_dict(), run=rcfg, runner=runner,
                            root_attrs=root_attrs, on_event=on_event, result=result, tag=tag)
         result.failed += record_early(writer, KIND, early, store.done(KIND))
+        stages = Stages(runner.client, cfg, load, signer, reader, progress=rcfg.progress)
         cached = _embeddings(store, names, emb_name)
         if cached is not None:
             emb, dropped = cached
         else:
             emb, reasons = {}, {}
-            tasks = ((f"synthetic-embed-{j.name}-{j.roi['roi_id']}", (j, cfg, load, signer, reader)) for j in jobs)
-            for res in runner.run(_embed_task, tasks, desc="synthetic: blank check + embed", total=len(jobs)):
+            for res in stages.read(jobs, embed=True):  # the pixels stay on the workers for the later stages
                 emb[res["name"]] = res["roles"]
                 reasons[res["name"]] = res["reasons"]
             done = store.done(KIND)
@@ -316,19 +325,16 @@ def build_synthetic(
         index = store.index(KIND)
         done = set(index)
         result.skipped = [j.name for j in jobs if j.name in done and j.name not in result.failed]
-        # batches over every ROI with kept images (not only those left to do): the same batches in every run
-        size = cfg.rois_per_task
+        # network batches over every ROI with kept images (not only those left to do): the same in every run
         eligible = [j for j in jobs if keep[j.name]]
-        batches = [b for b in (eligible[i:i + size] for i in range(0, len(eligible), size))
-                   if any(j.name not in done for j in b)]
-        nets = any(m in ("unet", "vae") for m in cfg.methods)
-        tasks2 = ((f"synthetic-degrade-{b[0].name}-{b[-1].name}",
-                   (b, {j.name: keep[j.name] for j in b}, {j.name: notes[j.name] for j in b}, writer.sink(),
-                    {j.name: index[j.name]["status"] for j in b if j.name in index}, cfg, load, signer, reader, prov))
-                  for b in batches)
-        results = runner.run(_degrade_task, tasks2, desc="synthetic: harmonize + degrade", total=len(batches),
-                             resources=runner.gpu_resources() if nets else None)
-        for _ in collect(writer, results, result):
+        todo = {j.name for j in eligible if j.name not in done}
+
+        def finish(group: list[Job], staged: dict) -> tuple:  # the finish task: round 2 fed the staged inputs
+            return _degrade_task, (group, {j.name: keep[j.name] for j in group}, {j.name: notes[j.name] for j in group},
+                                   writer.sink(), {j.name: index[j.name]["status"] for j in group if j.name in index},
+                                   cfg, load, signer, reader, prov, staged)
+
+        for _ in collect(writer, stages.degrade(eligible, todo, keep, finish), result):
             pass
         result.skipped = list(dict.fromkeys(result.skipped))  # finished before this run: listed once
         return finish_run(writer, result, len(candidates.rois), tag=tag, t0=t0)
