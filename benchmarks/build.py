@@ -274,7 +274,7 @@ def floor_synthetic(cands, cfg, tmp: Path, reader) -> dict:
     from sen2naip_xr.harmonize import gamma_values, network_finish, network_forward, network_input
     from sen2naip_xr.ops import _numpy as onp
     from sen2naip_xr.pipeline._diversity import ThumbnailEmbedder
-    from sen2naip_xr.pipeline.synthetic import _load, plan_synthetic
+    from sen2naip_xr.pipeline.synthetic import load_captures, plan_synthetic
     from sen2naip_xr.store import DatasetStore
 
     dcfg = build_config(list(cfg.methods), percentiles=cfg.percentiles, noise=cfg.noise, seed=cfg.seed,
@@ -291,7 +291,7 @@ def floor_synthetic(cands, cfg, tmp: Path, reader) -> dict:
     per_roi = []
     for job in jobs:
         t: dict[str, float] = {}
-        pix, err = _clock(t, "read", _load, job, None, NoSigner(), reader)
+        pix, err = _clock(t, "read", load_captures, job, None, NoSigner(), reader)
         if pix is None:
             continue
         kept = []

@@ -23,7 +23,7 @@ from sen2naip_xr import _rng
 _LEVELS8 = np.arange(256, dtype=np.float32) / np.float32(255)
 
 
-def _levels8(flat: np.ndarray) -> np.ndarray | None:
+def levels8(flat: np.ndarray) -> np.ndarray | None:
     """Return integer levels k when every value of ``flat`` is exactly float32(k/255), else None.
 
     8-bit NAIP converted to reflectance takes at most 256 distinct values; counting them with bincount
@@ -49,11 +49,11 @@ def distribution(
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     """Distinct values and their counts of a 1-D array without NaN.
 
-    When the values are 8-bit levels (``codes``, from :func:`_levels8`, computed here when not given), also
+    When the values are 8-bit levels (``codes``, from :func:`levels8`, computed here when not given), also
     returns ``(codes, present)``: each pixel's level and the levels present, so a 256-entry lookup table
     maps pixels without sorting.
     """
-    codes = _levels8(flat) if codes is None else codes
+    codes = levels8(flat) if codes is None else codes
     if codes is not None:
         counts = np.bincount(codes, minlength=256)
         present = np.flatnonzero(counts)
@@ -79,7 +79,7 @@ def match_band(source: np.ndarray, template_values: np.ndarray, template_quantil
     flat = source.reshape(-1)
     if flat.size == 0 or template_values.size == 0:
         return np.full(source.shape, np.nan, dtype=dtype)
-    codes = _levels8(flat)  # None for NaN too: 8-bit data is complete
+    codes = levels8(flat)  # None for NaN too: 8-bit data is complete
     if codes is None and flat.dtype.kind == "f":
         finite = ~np.isnan(flat)
         if not finite.all():

@@ -24,6 +24,7 @@ from sen2naip_xr.ops._numpy import (
     distribution,
     gaussian_noise,
     histogram_match,
+    levels8,
     match_band,
     noise_cdf_table,
     noise_key,
@@ -33,6 +34,6 @@ from sen2naip_xr.ops._numpy import (
 )
 from sen2naip_xr.ops._registration import misalignment, phase_shift, shift_image, spectral_angle
 
-__all__ = ["REAL_NOISE_EDGES", "REAL_NOISE_VALUES", "band_rms", "blur_downsample", "degrade_lr", "distribution",
+__all__ = ["REAL_NOISE_EDGES", "REAL_NOISE_VALUES", "band_rms", "levels8", "blur_downsample", "degrade_lr", "distribution",
            "gaussian_noise", "histogram_match", "match_band", "misalignment", "noise_cdf_table", "noise_key", "noise_rows",
            "phase_shift", "real_noise", "shift_image", "spectral_angle", "template_distribution"]

@@ -64,11 +64,11 @@ def _pack(pix: np.ndarray) -> np.ndarray:
 
     One image at a time: the temporaries stay small enough for the allocator to reuse them.
     """
-    from sen2naip_xr.ops._numpy import _levels8
+    from sen2naip_xr.ops.kernels import levels8
 
     out = np.empty(pix.shape, np.uint8)
     for t in range(pix.shape[0]):
-        codes = _levels8(pix[t].reshape(-1))
+        codes = levels8(pix[t].reshape(-1))
         if codes is None:
             return pix
         out[t] = codes.reshape(pix.shape[1:])
@@ -86,10 +86,10 @@ def _unpack(pix: np.ndarray) -> np.ndarray:
 
 def read_task(job: Any, cfg: Any, load_cfg: Any, signer: Any, reader: Any, embed: bool) -> dict:
     """Read one ROI's captures once; blank check and embedding (``embed``) as the builder's round 1."""
-    from sen2naip_xr.pipeline.synthetic import _embed_task, _load
+    from sen2naip_xr.pipeline.synthetic import embed_task, load_captures
 
-    pix, err = _load(job, load_cfg, signer, reader)
-    out = _embed_task(job, cfg, load_cfg, signer, reader, loaded=(pix, err)) if embed else {
+    pix, err = load_captures(job, load_cfg, signer, reader)
+    out = embed_task(job, cfg, load_cfg, signer, reader, loaded=(pix, err)) if embed else {
         "name": job.name, "roles": {}, "reasons": []}
     out["pixels"] = None if pix is None else _pack(pix)
     out["error"] = err
@@ -115,7 +115,7 @@ def net_input_task(capture: dict, t: int, ats: tuple[str, ...]) -> dict[str, np.
 def net_task(inputs: list[dict[str, np.ndarray] | None], variants: list[Any]) -> dict[str, list]:
     """Every network variant on one batch of images: ``{label: [output of image i]}`` (None for an unread one)."""
     from sen2naip_xr.harmonize import network_forward
-    from sen2naip_xr.pipeline.synthetic import _one_torch_thread
+    from sen2naip_xr.pipeline.synthetic import one_torch_thread
 
     out: dict[str, list] = {}
     ok = [i for i, x in enumerate(inputs) if x is not None]
@@ -125,7 +125,7 @@ def net_task(inputs: list[dict[str, np.ndarray] | None], variants: list[Any]) ->
             continue
         stack = np.stack([inputs[i][v.at] for i in ok])  # type: ignore[index]
         cpu = v.method == "unet" and _device(v.device) == "cpu"
-        with _one_torch_thread(cpu):  # same float sums in process and on a one-thread Dask worker
+        with one_torch_thread(cpu):  # same float sums in process and on a one-thread Dask worker
             res = network_forward(stack, v, batch_size=len(stack))
         for k, i in enumerate(ok):
             out[v.label][i] = res[k]
@@ -133,7 +133,7 @@ def net_task(inputs: list[dict[str, np.ndarray] | None], variants: list[Any]) ->
 
 
 def _device(device: str) -> str:
-    from sen2naip_xr.harmonize._torch import resolve_device
+    from sen2naip_xr.harmonize import resolve_device
 
     return resolve_device(device)
 
@@ -143,7 +143,7 @@ def _net_batch_size(device: str) -> int:
 
 
 def staged_pixels(staged: dict, job: Any) -> tuple[np.ndarray | None, str]:
-    """The pixels the read stage kept for ``job`` (as ``_load`` returns them)."""
+    """The pixels the read stage kept for ``job`` (as ``load_captures`` returns them)."""
     cap = staged["captures"][job.name]
     return (None, cap["error"]) if cap["pixels"] is None else (_unpack(cap["pixels"]), "")
 
@@ -219,7 +219,7 @@ class Stages:
 
     # -- stage 1 ----------------------------------------------------------------------------------
     def read(self, jobs: list, *, embed: bool) -> Iterator[dict]:
-        """Read each job's captures once (kept for :meth:`degrade`); yield ``_embed_task``-like summaries."""
+        """Read each job's captures once (kept for :meth:`degrade`); yield ``embed_task``-like summaries."""
         small = []
         for j in jobs:
             if j.name in self.captures:

@@ -66,7 +66,7 @@ def plan_synthetic(candidates: Any) -> tuple[list[Job], list[tuple[str, str, str
                 no_candidate="no NAIP capture covers the ROI from min_naip_year on (widen --datetime or pick other ROIs)")
 
 
-def _load(job: Job, load_cfg: Any, signer: Any, reader: Any) -> tuple[np.ndarray | None, str]:
+def load_captures(job: Job, load_cfg: Any, signer: Any, reader: Any) -> tuple[np.ndarray | None, str]:
     import dask
 
     from sen2naip_xr.load import load_failures, load_naip
@@ -82,16 +82,16 @@ def _load(job: Job, load_cfg: Any, signer: Any, reader: Any) -> tuple[np.ndarray
     return np.asarray(naip.values[0], np.float32), ""
 
 
-def _embed_task(job: Job, cfg: SyntheticConfig, load_cfg: Any, signer: Any, reader: Any,
+def embed_task(job: Job, cfg: SyntheticConfig, load_cfg: Any, signer: Any, reader: Any,
                 loaded: tuple[np.ndarray | None, str] | None = None) -> dict:
-    """Round 1: blank check and embedding of each capture of one ROI (``loaded``: what ``_load`` returned)."""
+    """Round 1: blank check and embedding of each capture of one ROI (``loaded``: what ``load_captures`` returned)."""
     import xarray as xr
 
     from sen2naip_xr.ops import is_blank
     from sen2naip_xr.pipeline._diversity import make_embedder
 
     out: dict[str, Any] = {"name": job.name, "roles": {}, "reasons": []}
-    pix, err = _load(job, load_cfg, signer, reader) if loaded is None else loaded
+    pix, err = load_captures(job, load_cfg, signer, reader) if loaded is None else loaded
     if pix is None:
         stage, _, reason = err.partition(" | ")
         out["reasons"].append((stage, reason))
@@ -108,7 +108,7 @@ def _embed_task(job: Job, cfg: SyntheticConfig, load_cfg: Any, signer: Any, read
 
 
 @contextlib.contextmanager
-def _one_torch_thread(active: bool):
+def one_torch_thread(active: bool):
     """The U-Net on one CPU thread: its float sums depend on the thread count, and Dask workers run with
     one (``OMP_NUM_THREADS=1``), so an in-process run gives the same bytes as a cluster."""
     if not active or find_spec("torch") is None:
@@ -155,7 +155,7 @@ def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str,
         if done.get(job.name) == "failed":
             results.append({"name": job.name, "status": "skipped"})
             continue
-        pix, err = _load(job, load_cfg, signer, reader) if staged is None else staged_pixels(staged, job)
+        pix, err = load_captures(job, load_cfg, signer, reader) if staged is None else staged_pixels(staged, job)
         if pix is None:
             stage, _, reason = err.partition(" | ")
             store.record_failure(KIND, job.name, job.roi["roi_id"], stage, reason)
@@ -175,7 +175,7 @@ def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str,
     hists = np.zeros((len(images), len(labels), 4, 120), np.float32)
     lrs = None
     for m, variant in enumerate(dcfg.methods):
-        with _one_torch_thread(variant.method == "unet"):  # the networks see the whole batch
+        with one_torch_thread(variant.method == "unet"):  # the networks see the whole batch
             hr = (harmonize_with(stack, variant, model=dcfg.model).values if staged is None
                   else staged_harmonize(staged, stack, variant, where, model=dcfg.model))
         for i, (job, row) in enumerate(where):

@@ -155,7 +155,7 @@ def test_resumed_unet_batches_give_the_same_bytes(tmp_path, sy_cands, signer):
     res = build_synthetic(sy_cands, out, config=cfg, run=sync, signer=signer)
     assert res.written == ["ROI_00002"]
     assert DatasetStore(out).digest() == before
-    # and on a LocalCluster worker (one torch thread there, one in process: see _one_torch_thread)
+    # and on a LocalCluster worker (one torch thread there, one in process: see one_torch_thread)
     build_synthetic(sy_cands, tmp_path / "w.zarr", config=cfg, run=RunConfig(n_workers=1, progress=False),
                     signer=signer)
     assert DatasetStore(tmp_path / "w.zarr").digest() == before
