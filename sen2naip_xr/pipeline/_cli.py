@@ -120,8 +120,8 @@ def named_candidates(args: argparse.Namespace, kind: str):
     finally:
         _release_locks()
     print(f"--catalog {args.catalog}: scenes in {folder} (a cache, reused by later runs; SEN2NAIP_XR_CACHE moves it)")
-    cands = search_pairs(cat.rois(kind), kind=kind, datetime=cat.datetime, client=cat.client,
-                         progress=not args.no_progress)
+    progress = getattr(args, "progress", not getattr(args, "no_progress", False))  # build: --no-progress of RunConfig
+    cands = search_pairs(cat.rois(kind), kind=kind, datetime=cat.datetime, client=cat.client, progress=progress)
     return cands, NoSigner(), cat.root_attrs(kind)
 
 

@@ -64,11 +64,11 @@ def test_constant_bands_follow_skimage():
 
 def test_eight_bit_fast_path_detects_levels_exactly():
     levels = np.arange(256, dtype=np.float32) / np.float32(255)
-    assert _numpy._levels8(levels) is not None
+    assert _numpy.levels8(levels) is not None
     nudged = levels.copy()
     nudged[10] = np.nextafter(nudged[10], np.float32(1))
-    assert _numpy._levels8(nudged) is None  # one value off the 8-bit lattice: general path
-    assert _numpy._levels8(np.array([-1 / 255], np.float32)) is None
+    assert _numpy.levels8(nudged) is None  # one value off the 8-bit lattice: general path
+    assert _numpy.levels8(np.array([-1 / 255], np.float32)) is None
 
 
 def test_leading_dims_and_broadcast_reference():

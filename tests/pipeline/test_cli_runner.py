@@ -30,7 +30,7 @@ def test_build_inspect_export_from_the_command_line(tmp_path, capsys, monkeypatc
     assert main(["inspect", str(out)]) == 0
     assert "median QA1" in capsys.readouterr().out
     assert not list(tmp_path.glob("*.catalog"))  # the scenes live in the cache, not beside --out
-    assert list((tmp_path / "cache").glob("demo-catalog-cross-sensor-3-0/items.json"))
+    assert list((tmp_path / "cache").glob("demo-catalog-embedded-cross-sensor-3-0/items.json"))
 
 
 class _FakeClient:

@@ -55,7 +55,7 @@ def test_cross_sensor_export_is_the_published_layout_as_cogs(store, tmp_path):
     store.write_roi("cross-sensor", "ROI_00001", {"lr": lr, "hr": hr},
                     roi_metadata(ROI, name="ROI_00001", qa={"QA_1": 0.25, "QA_2": float("nan")}))
     out = tmp_path / "pub"
-    assert export(store.path, out) == [out / "cross-sensor" / "ROI_00001"]
+    assert export(store.path, out) == [str(out / "cross-sensor" / "ROI_00001")]
     d = out / "cross-sensor" / "ROI_00001"
     assert sorted(p.name for p in d.iterdir()) == ["HR.tif", "LR.tif", "metadata.json"]
     assert sorted(p.name for p in out.iterdir()) == ["cross-sensor"]  # no temporary folder left
