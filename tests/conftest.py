@@ -52,6 +52,21 @@ def as_da(arr: np.ndarray) -> xr.DataArray:
     return xr.DataArray(arr, dims=lead + ["band", "y", "x"])
 
 
+def small_roi_groups(seed: int = 0) -> dict[str, xr.Dataset]:
+    """A tiny cross-sensor ROI as the builders write it: ``lr`` (4x8x8 at 10 m, with a 120-bin ``hist``) and
+    ``hr`` (4x32x32 at 2.5 m), random reflectance from ``seed``, georeferenced in EPSG:32611."""
+    from sen2naip_xr.store import georeferenced
+
+    rng = np.random.default_rng(seed)
+    lr = georeferenced(rng.random((4, 8, 8), dtype=np.float32), name="lr", x_min=500000.0, y_max=3650000.0,
+                       res=10.0, epsg=32611)
+    lr["hist"] = xr.DataArray(np.ones((4, 120), np.float32), dims=("band", "bin"))
+    hr = georeferenced(rng.random((4, 32, 32), dtype=np.float32), name="hr", x_min=500000.0, y_max=3650000.0,
+                       res=2.5, epsg=32611)
+    return {"lr": lr, "hr": hr}
+
+
+
 class CountingScheduler:
     """A dask scheduler that counts calls and refuses to compute more than ``max_computes`` times."""
 

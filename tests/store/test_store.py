@@ -7,24 +7,14 @@ import json
 import numpy as np
 import pytest
 import rasterio
-import xarray as xr
 
 import sen2naip_xr as s2n
 from sen2naip_xr.store import DatasetStore, clean_href, export, roi_name, split_of
-from sen2naip_xr.store._metadata import georeferenced, roi_metadata
+from sen2naip_xr.store._metadata import roi_metadata
+from tests.conftest import small_roi_groups
 
 ROI = {"roi_id": "cs-32611-500000-3650000", "epsg": 32611, "x_min": 500000.0, "y_max": 3650000.0, "size": 32,
        "res": 2.5}
-
-
-def _groups(seed=0):
-    rng = np.random.default_rng(seed)
-    lr = georeferenced(rng.random((4, 8, 8), dtype=np.float32), name="lr", x_min=500000.0, y_max=3650000.0,
-                       res=10.0, epsg=32611)
-    lr["hist"] = xr.DataArray(np.ones((4, 120), np.float32), dims=("band", "bin"))
-    hr = georeferenced(rng.random((4, 32, 32), dtype=np.float32), name="hr", x_min=500000.0, y_max=3650000.0,
-                       res=2.5, epsg=32611)
-    return {"lr": lr, "hr": hr}
 
 
 @pytest.fixture()
@@ -36,7 +26,7 @@ def store(tmp_path):
 
 def test_write_roi_is_whole_georeferenced_and_readable(store):
     meta = roi_metadata(ROI, name=roi_name(0), qa={"QA_1": 0.25, "QA_2": float("nan")})
-    store.write_roi("cross-sensor", "ROI_00001", _groups(), meta)
+    store.write_roi("cross-sensor", "ROI_00001", small_roi_groups(), meta)
     assert store.is_complete("cross-sensor", "ROI_00001") and store.rois("cross-sensor") == ["ROI_00001"]
     attrs = store.attrs("cross-sensor/ROI_00001")
     assert attrs["QA_1"] == 0.25 and attrs["QA_2"] is None and attrs["proj:epsg"] == 32611
@@ -54,7 +44,7 @@ def test_an_uncommitted_write_is_invisible(store):
     """A task killed after writing into its fork, before the driver merged it: nothing is visible."""
     w = store.writer("cross-sensor", config={})
     sink = w.sink()
-    sink.write_roi("cross-sensor", "ROI_00001", _groups(), roi_metadata(ROI, name="ROI_00001"))
+    sink.write_roi("cross-sensor", "ROI_00001", small_roi_groups(), roi_metadata(ROI, name="ROI_00001"))
     store.refresh()
     assert store.rois("cross-sensor") == [] and store.done("cross-sensor") == set()
     assert not store.has_group("cross-sensor/ROI_00001")
@@ -115,13 +105,13 @@ def test_clean_href_drops_sas_tokens_only():
 
 
 def test_export_writes_the_published_layout(store, tmp_path):
-    store.write_roi("cross-sensor", "ROI_00001", _groups(), roi_metadata(ROI, name="ROI_00001"))
+    store.write_roi("cross-sensor", "ROI_00001", small_roi_groups(), roi_metadata(ROI, name="ROI_00001"))
     folders = export(store.path, tmp_path / "pub")
     d = tmp_path / "pub" / "cross-sensor" / "ROI_00001"
     assert folders == [str(d)] and sorted(p.name for p in d.iterdir()) == ["HR.tif", "LR.tif", "metadata.json"]
     with rasterio.open(d / "LR.tif") as f:
         assert f.dtypes[0] == "uint16" and f.crs.to_epsg() == 32611 and f.transform.a == 10.0 and f.count == 4
-        np.testing.assert_array_equal(f.read(), np.round(_groups()["lr"].lr.values * 10000).astype(np.uint16))
+        np.testing.assert_array_equal(f.read(), np.round(small_roi_groups()["lr"].lr.values * 10000).astype(np.uint16))
     meta = json.loads((d / "metadata.json").read_text())
     assert meta["roi_id"] == ROI["roi_id"] and len(meta["histograms"]) == 4 and "s2n:complete" not in meta
 
@@ -163,13 +153,13 @@ def test_locations_are_urls_and_unknown_schemes_are_errors(tmp_path):
 def test_memory_store_is_one_code_path_in_process():
     st = DatasetStore("memory://unit-test-store")
     st.init({"title": "mem"})
-    st.write_roi("cross-sensor", "ROI_00001", _groups(), roi_metadata(ROI, name="ROI_00001"))
+    st.write_roi("cross-sensor", "ROI_00001", small_roi_groups(), roi_metadata(ROI, name="ROI_00001"))
     assert s2n.summarize("memory://unit-test-store")["parts"]["cross-sensor"]["written"] == 1
     assert s2n.open_roi("memory://unit-test-store", "cross-sensor", 1, "hr").hr.shape == (4, 32, 32)
 
 
 def test_history_tags_and_versions(store):
-    store.write_roi("cross-sensor", "ROI_00001", _groups(), roi_metadata(ROI, name="ROI_00001"))
+    store.write_roi("cross-sensor", "ROI_00001", small_roi_groups(), roi_metadata(ROI, name="ROI_00001"))
     sid = store.create_tag("v1")
     store.record_failure("cross-sensor", "ROI_00002", "cs-2", "clouds", "cloudy")
     assert s2n.summarize(store.path)["parts"]["cross-sensor"]["failed"] == 1
@@ -188,9 +178,9 @@ def _chunk_files(path):
 
 
 def test_a_flipped_byte_is_found_by_verify_and_reads_say_the_fix(store):
-    store.write_roi("cross-sensor", "ROI_00001", _groups(), roi_metadata(ROI, name="ROI_00001"))
+    store.write_roi("cross-sensor", "ROI_00001", small_roi_groups(), roi_metadata(ROI, name="ROI_00001"))
     before = set(_chunk_files(store.path))
-    store.write_roi("cross-sensor", "ROI_00002", _groups(seed=2), roi_metadata({**ROI, "roi_id": "cs-2"},
+    store.write_roi("cross-sensor", "ROI_00002", small_roi_groups(seed=2), roi_metadata({**ROI, "roi_id": "cs-2"},
                                                                                name="ROI_00002"))
     assert store.verify().empty
     new = sorted(set(_chunk_files(store.path)) - before, key=lambda p: p.stat().st_size)
@@ -211,7 +201,7 @@ def test_a_flipped_byte_is_found_by_verify_and_reads_say_the_fix(store):
 def test_damaged_metadata_is_a_store_error_with_the_fix(store, capsys):
     from sen2naip_xr.cli import main
 
-    store.write_roi("cross-sensor", "ROI_00001", _groups(), roi_metadata(ROI, name="ROI_00001"))
+    store.write_roi("cross-sensor", "ROI_00001", small_roi_groups(), roi_metadata(ROI, name="ROI_00001"))
     store.record_failure("cross-sensor", "ROI_00002", "cs-2", "clouds", "cloudy")
     newest = max((store.path / "snapshots").iterdir(), key=lambda p: p.stat().st_mtime)
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # a truncated metadata object

@@ -7,10 +7,10 @@ import json
 
 import numpy as np
 import pytest
-import xarray as xr
 
 from sen2naip_xr.store import DatasetStore, export, roi_name
-from sen2naip_xr.store._metadata import georeferenced, provenance_record, roi_metadata
+from sen2naip_xr.store._metadata import provenance_record, roi_metadata
+from tests.conftest import small_roi_groups
 
 ROI = {"roi_id": "cs-32611-500000-3650000", "epsg": 32611, "x_min": 500000.0, "y_max": 3650000.0, "size": 32,
        "res": 2.5}
@@ -32,16 +32,6 @@ def _node_json(st: DatasetStore, path: str) -> str:
     return sync(st.session().store.get(f"{path}/zarr.json", prototype=default_buffer_prototype())).to_bytes().decode()
 
 
-def _groups():
-    rng = np.random.default_rng(0)
-    lr = georeferenced(rng.random((4, 8, 8), dtype=np.float32), name="lr", x_min=500000.0, y_max=3650000.0,
-                       res=10.0, epsg=32611)
-    lr["hist"] = xr.DataArray(np.ones((4, 120), np.float32), dims=("band", "bin"))
-    hr = georeferenced(rng.random((4, 32, 32), dtype=np.float32), name="hr", x_min=500000.0, y_max=3650000.0,
-                       res=2.5, epsg=32611)
-    return {"lr": lr, "hr": hr}
-
-
 @pytest.fixture()
 def written(tmp_path):
     st = DatasetStore(tmp_path / "s.zarr")
@@ -49,7 +39,7 @@ def written(tmp_path):
     meta = roi_metadata(ROI, name=roi_name(0), qa={"QA_1": 0.25, "QA_2": float("nan")})
     meta.update({"note": NOTE, "s2_sun_zenith": np.float32("inf"), "dt_days": np.float64("-inf"),
                  "angles": np.array([1.5, np.nan]), "provenance": provenance_record({"max_days": float("nan")}, [SIGNED])})
-    st.write_roi("cross-sensor", "ROI_00001", _groups(), meta)
+    st.write_roi("cross-sensor", "ROI_00001", small_roi_groups(), meta)
     return st
 
 
