@@ -64,6 +64,44 @@ def _check_not_forked(url: str) -> None:
                          "workers are")
     if not _RUNTIME_PID:
         _RUNTIME_PID.append(os.getpid())
+        import atexit
+
+        import zarr.core.sync  # noqa: F401 - zarr's own exit hook first, so this one runs before it (LIFO)
+
+        atexit.register(settle_io_threads)
+
+
+def settle_io_threads(timeout: float = 5.0) -> bool:
+    """Wait, with the GIL released, until no icechunk I/O thread is still delivering a result to asyncio.
+
+    icechunk's tokio threads hand each finished read to zarr's event loop with ``call_soon_threadsafe``,
+    whose wake-up ``send`` releases the GIL. The loop may already have run the callback, and the program
+    may have finished, before that thread takes the GIL back; if the interpreter is finalizing by then,
+    CPython < 3.14 ends the thread with ``pthread_exit``, whose unwinding through Rust frames aborts the
+    whole process (SIGABRT after a successful run; PyO3/pyo3#4874, PyO3/pyo3-async-runtimes#40). Run at
+    exit (registered when a process first opens a store), this lets such threads finish first. Returns
+    whether they did within ``timeout`` seconds (exit goes on either way).
+    """
+    import asyncio.base_events
+    import sys
+    import threading
+
+    code = asyncio.base_events.BaseEventLoop.call_soon_threadsafe.__code__
+    me = threading.get_ident()
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = False
+        for tid, frame in sys._current_frames().items():
+            while frame is not None and tid != me:
+                if frame.f_code is code:
+                    busy = True
+                    break
+                frame = frame.f_back
+        if not busy:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
 
 
 def roi_name(index: int) -> str:

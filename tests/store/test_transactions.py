@@ -4,11 +4,14 @@ see the driver's folder (item 7) but builds into az:// fine."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -43,7 +46,8 @@ def test_concurrent_builders_end_consistent_or_refused(out_url, tmp_path):
     st = DatasetStore(out_url)
     assert st.verify().empty
     # whatever the interleaving, a rerun ends with the content of one clean build
-    subprocess.run(cmd, check=True, capture_output=True, env=env, timeout=600)
+    rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
     clean = str(tmp_path / "clean.zarr")
     subprocess.run([*cmd[:-5], "--out", clean, "--scheduler", "sync", "--no-progress"], check=True,
                    capture_output=True, env=env, timeout=600)
@@ -153,3 +157,54 @@ def test_a_worker_that_cannot_see_the_local_store_is_a_clear_error_and_az_works(
     build_cross_sensor(cs_cands, ref, config=CS, run=SYNC, signer=signer)
     assert DatasetStore(url).digest() == DatasetStore(ref).digest()  # complete, read back by the driver
     assert DatasetStore(url).verify().empty
+
+
+class _SlowWakeLoop(asyncio.SelectorEventLoop):
+    """A loop whose cross-thread wake-up is slow, like icechunk's I/O thread waiting for the GIL after it."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def _write_to_self(self):
+        time.sleep(self.delay)
+        super()._write_to_self()
+
+
+def _deliver_in_thread(loop: _SlowWakeLoop) -> threading.Thread:
+    t = threading.Thread(target=loop.call_soon_threadsafe, args=(lambda: None,))
+    t.start()
+    time.sleep(0.05)  # inside call_soon_threadsafe now
+    return t
+
+
+def test_exit_waits_for_io_threads_still_handing_a_result_to_asyncio():
+    """The CI abort: an icechunk thread still inside call_soon_threadsafe when the interpreter finalizes.
+    The exit hook registered with the first store waits for such threads (bounded), and no longer."""
+    from sen2naip_xr.store._layout import settle_io_threads
+
+    assert settle_io_threads(timeout=0.3)  # nothing in flight: returns at once
+    loop = _SlowWakeLoop(delay=0.5)
+    try:
+        t0 = time.monotonic()
+        t = _deliver_in_thread(loop)
+        assert settle_io_threads(timeout=5.0)
+        assert time.monotonic() - t0 >= 0.5  # it waited for the hand-over to finish
+        t.join()
+        # bounded: a thread stuck there longer than the timeout does not hold the exit
+        loop.delay = 2.0
+        t = _deliver_in_thread(loop)
+        t1 = time.monotonic()
+        assert not settle_io_threads(timeout=0.3)
+        assert time.monotonic() - t1 < 1.5
+        t.join()
+    finally:
+        loop.close()
+
+
+def test_opening_a_store_registers_the_exit_hook(tmp_path):
+    code = ("import atexit, sen2naip_xr.store._layout as L; from sen2naip_xr.store import DatasetStore; "
+            "calls = []; orig = atexit.register; "
+            "atexit.register = lambda f, *a, **k: (calls.append(f), orig(f, *a, **k))[1]; "
+            f"DatasetStore({str(tmp_path / 's.zarr')!r}).exists(); assert L.settle_io_threads in calls, calls")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
