@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,19 +38,30 @@ def clean_href(href: str) -> str:
 
 def georeferenced(data: np.ndarray, *, name: str, x_min: float, y_max: float, res: float, epsg: int,
                   attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
-    """A ``(band, y, x)`` array as a Dataset with pixel-centre coordinates and a CF ``spatial_ref``."""
-    import rioxarray  # noqa: F401
+    """A ``(band, y, x)`` array as a Dataset with pixel-centre coordinates and a CF ``spatial_ref``: what
+    ``rio.write_crs(...).rio.write_transform(...)`` writes, with the CRS part made once per EPSG code."""
+    from affine import Affine
 
     n_y, n_x = data.shape[-2:]
     x = x_min + res * (np.arange(n_x) + 0.5)
     y = y_max - res * (np.arange(n_y) + 0.5)
-    da = xr.DataArray(data, dims=("band", "y", "x"), coords={"band": list(BANDS), "y": y, "x": x}, name=name,
-                      attrs=dict(attrs or {}))
-    da = da.rio.write_crs(f"EPSG:{int(epsg)}").rio.write_transform(
-        __import__("affine").Affine(res, 0.0, x_min, 0.0, -res, y_max)
-    )
-    ds = da.to_dataset()
-    return ds.rio.write_crs(f"EPSG:{int(epsg)}")
+    transform = Affine(float(res), 0.0, float(x_min), 0.0, -float(res), float(y_max))
+    ref = {**_grid_mapping(int(epsg)), "GeoTransform": " ".join(str(v) for v in transform.to_gdal())}
+    ds = xr.Dataset({name: xr.Variable(("band", "y", "x"), data, attrs=dict(attrs or {}))},
+                    coords={"band": list(BANDS), "y": y, "x": x, "spatial_ref": xr.Variable((), 0, attrs=ref)})
+    ds[name].encoding["grid_mapping"] = "spatial_ref"
+    return ds
+
+
+@functools.lru_cache(maxsize=128)
+def _grid_mapping(epsg: int) -> dict[str, Any]:
+    """The CF grid-mapping attributes rioxarray writes for ``EPSG:<epsg>`` (without the GeoTransform)."""
+    import rioxarray  # noqa: F401
+
+    one = xr.DataArray(np.zeros((1, 1), np.uint8), dims=("y", "x"), coords={"y": [0.5], "x": [0.5]})
+    attrs = dict(one.rio.write_crs(f"EPSG:{epsg}").coords["spatial_ref"].attrs)
+    attrs.pop("GeoTransform", None)
+    return attrs
 
 
 def _date(value: Any) -> str | None:

@@ -40,6 +40,27 @@ def test_write_roi_is_whole_georeferenced_and_readable(store):
     assert "Crc32cCodec" in [type(c).__name__ for c in arr.metadata.codecs]
 
 
+@pytest.mark.parametrize(("epsg", "x_min", "y_max", "res"), [(32611, 500000.0, 3650000.0, 2.5),
+                                                          (5070, -123456.25, 1987654.5, 10.0), (4326, -120.5, 40.25, 1e-3)])
+def test_georeferenced_is_what_rioxarray_writes(epsg, x_min, y_max, res):
+    """The grid mapping is made once per EPSG code (rioxarray's write_crs costs ~30 ms per call): the
+    result must stay exactly what write_crs + write_transform give."""
+    import xarray as xr
+
+    from sen2naip_xr.store import georeferenced
+
+    data = np.random.default_rng(0).random((4, 6, 5), dtype=np.float32)
+    ds = georeferenced(data, name="hr", x_min=x_min, y_max=y_max, res=res, epsg=epsg, attrs={"units": "1"})
+    ref = xr.DataArray(data, dims=("band", "y", "x"), name="hr", attrs={"units": "1"},
+                       coords={"band": ds.band.values.tolist(), "y": ds.y.values, "x": ds.x.values})
+    ref = ref.rio.write_crs(f"EPSG:{epsg}").rio.write_transform(
+        __import__("affine").Affine(res, 0.0, x_min, 0.0, -res, y_max)).to_dataset().rio.write_crs(f"EPSG:{epsg}")
+    xr.testing.assert_identical(ds, ref)
+    assert ds.hr.encoding == ref.hr.encoding == {"grid_mapping": "spatial_ref"}
+    assert ds.rio.crs == ref.rio.crs and ds.rio.transform() == ref.rio.transform()
+    assert ds.rio.transform().c == x_min and ds.y.values[0] == y_max - res / 2
+
+
 def test_an_uncommitted_write_is_invisible(store):
     """A task killed after writing into its fork, before the driver merged it: nothing is visible."""
     w = store.writer("cross-sensor", config={})
