@@ -133,6 +133,30 @@ def network_finish(images: np.ndarray, out: np.ndarray, cfg: HarmonizeConfig) ->
     return _vae_match(images, out, cfg)
 
 
+def _gammas(cfg: HarmonizeConfig, model: DegradationModel | None) -> np.ndarray:
+    """The per-band gammas of a gamma variant: its own ``gamma`` or the model's at its percentile."""
+    if cfg.gamma is not None:
+        return np.broadcast_to(np.asarray(cfg.gamma, dtype=np.float64), (4,)).copy()
+    return gamma_values(cfg.method, cfg.percentile, pooled=cfg.pooled, model=model)  # type: ignore[arg-type]
+
+
+def harmonize_image(image: np.ndarray, cfg: HarmonizeConfig, *, model: DegradationModel | None = None,
+                    net_out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`harmonize_with` of one ``(4, H, W)`` float32 image at the numpy level (no xarray, no checks).
+
+    Identity and gamma variants are computed here; a network variant takes ``net_out``, this image's
+    :func:`network_forward` output, and runs its CPU end (:func:`network_finish`). The same bytes as
+    ``harmonize_with`` of a stack holding this image: every variant treats the images of a stack apart.
+    """
+    if cfg.method == "identity":
+        return image
+    if cfg.method.startswith("gamma"):
+        return _numpy.apply_gamma(image, _gammas(cfg, model), quantize=cfg.quantize)
+    if net_out is None:
+        raise InputError(f"harmonize_image of a {cfg.method!r} variant needs net_out (its network_forward output)")
+    return network_finish(image[None], net_out[None], cfg)[0]
+
+
 def _unet_kernel(block: np.ndarray, *, cfg: HarmonizeConfig, path: str) -> np.ndarray:
     from sen2naip_xr.harmonize._torch import run_unet
 
@@ -259,10 +283,7 @@ def harmonize_with(image: xr.DataArray, cfg: HarmonizeConfig, *, model: Degradat
         return out
     image = check_values(image, arg="image")
     if cfg.method.startswith("gamma"):
-        if cfg.gamma is not None:
-            gam = np.broadcast_to(np.asarray(cfg.gamma, dtype=np.float64), (4,)).copy()
-        else:
-            gam = gamma_values(cfg.method, cfg.percentile, pooled=cfg.pooled, model=model)  # type: ignore[arg-type]
+        gam = _gammas(cfg, model)
         return _lift.pointwise(_numpy.apply_gamma, image, op=f"harmonize-{cfg.label}", token=(cfg, gam.tolist()),
                                attrs=attrs, gamma=gam, quantize=cfg.quantize)
     if cfg.method == "unet":

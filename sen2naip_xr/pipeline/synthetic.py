@@ -43,7 +43,7 @@ from sen2naip_xr.pipeline._common import (
 from sen2naip_xr.pipeline._config import RunConfig, SyntheticConfig
 from sen2naip_xr.pipeline._diversity import select_diverse
 from sen2naip_xr.pipeline._runner import Runner
-from sen2naip_xr.pipeline._stages import Stages, staged_harmonize, staged_pixels
+from sen2naip_xr.pipeline._stages import Stages, staged_levels8, staged_network, staged_pixels
 from sen2naip_xr.store import (
     DatasetStore,
     RoiSink,
@@ -125,26 +125,26 @@ def one_torch_thread(active: bool):
 
 
 def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str, list[str]], sink: RoiSink,
-                  done: dict[str, str], cfg: SyntheticConfig, load_cfg: Any, signer: Any, reader: Any, prov: dict,
-                  staged: dict | None = None) -> dict:
+                  done: dict[str, str], cfg: SyntheticConfig, prov: dict, staged: dict) -> dict:
     """Round 2 (a task): :func:`_degrade_batch` writing into ``sink``; returns the statuses and the sink."""
-    return {"statuses": _degrade_batch(jobs, keep, notes, sink, done, cfg, load_cfg, signer, reader, prov, staged),
-            "sink": sink}
+    return {"statuses": _degrade_batch(jobs, keep, notes, sink, done, cfg, prov, staged), "sink": sink}
 
 
 def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str, list[str]], store: RoiSink,
-                   done: dict[str, str], cfg: SyntheticConfig, load_cfg: Any, signer: Any, reader: Any,
-                   prov: dict, staged: dict | None = None) -> list[dict]:
-    """Every harmonizer on a batch of ROIs, then blur/downsample/noise per image, then write the ROIs not in
-    ``done`` (name -> ``written``/``failed`` status of the ROIs finished earlier).
+                   done: dict[str, str], cfg: SyntheticConfig, prov: dict, staged: dict) -> list[dict]:
+    """Every harmonizer on each kept image of a batch of ROIs, then blur/downsample/noise and histograms,
+    then write the ROIs not in ``done`` (name -> ``written``/``failed`` status of the ROIs finished earlier).
 
     ``staged`` (:mod:`sen2naip_xr.pipeline._stages`): the pixels the read stage kept and the network
-    stage's outputs, used instead of reading again and running the networks here.
+    stage's outputs. One image and one harmonizer at a time, at the numpy level, as the kernel floor of
+    ``benchmarks/build.py``: every harmonizer treats the images of a batch apart, so this is what
+    ``harmonize_with`` of the batch's stack gives, without the stack's copies.
     """
     import xarray as xr
 
+    from sen2naip_xr._validate import _check_values
     from sen2naip_xr.degrade import build_config
-    from sen2naip_xr.harmonize import harmonize_with
+    from sen2naip_xr.harmonize import harmonize_image
     from sen2naip_xr.harmonize.kernels import histc
     from sen2naip_xr.ops import kernels, noise_table
 
@@ -155,7 +155,7 @@ def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str,
         if done.get(job.name) == "failed":
             results.append({"name": job.name, "status": "skipped"})
             continue
-        pix, err = load_captures(job, load_cfg, signer, reader) if staged is None else staged_pixels(staged, job)
+        pix, err = staged_pixels(staged, job)
         if pix is None:
             stage, _, reason = err.partition(" | ")
             store.record_failure(KIND, job.name, job.roi["roi_id"], stage, reason)
@@ -169,18 +169,18 @@ def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str,
         return results
     dcfg = build_config(list(cfg.methods), percentiles=cfg.percentiles, noise=cfg.noise, seed=cfg.seed,
                         device=cfg.device, model=cfg.model)
-    stack = xr.DataArray(np.stack(images), dims=("image", "band", "y", "x"))
     table = noise_table(dcfg.model) if dcfg.noise.model == "real" else None
     labels = [v.label for v in dcfg.methods]
     hists = np.zeros((len(images), len(labels), 4, 120), np.float32)
-    lrs = None
-    for m, variant in enumerate(dcfg.methods):
-        with one_torch_thread(variant.method == "unet"):  # the networks see the whole batch
-            hr = (harmonize_with(stack, variant, model=dcfg.model).values if staged is None
-                  else staged_harmonize(staged, stack, variant, where, model=dcfg.model))
-        for i, (job, row) in enumerate(where):
+    lrs: np.ndarray | None = None
+    for i, (job, row) in enumerate(where):
+        if not staged_levels8(staged, job):
+            _check_values(images[i], "image", 0.0, 1.0)  # 8-bit levels are in [0, 1] by construction
+        for m, variant in enumerate(dcfg.methods):
+            hr = harmonize_image(images[i], variant, model=dcfg.model,
+                                 net_out=staged_network(staged, job, row["role"], variant))
             seed = _rng.derive_key(cfg.seed, job.roi["roi_id"], row["role"]) >> 1
-            lr = kernels.degrade_lr(hr[i], dcfg.blur.sigma, mode=dcfg.blur.mode, noise=dcfg.noise.model,
+            lr = kernels.degrade_lr(hr, dcfg.blur.sigma, mode=dcfg.blur.mode, noise=dcfg.noise.model,
                                     noise_sigma=dcfg.noise.sigma, table=table,
                                     key=kernels.noise_key(seed, dcfg.noise.model, variant.label))
             hists[i, m] = histc(lr)
@@ -188,7 +188,7 @@ def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str,
                 if lrs is None:
                     lrs = np.zeros((len(images), len(labels), *lr.shape), np.float32)
                 lrs[i, m] = lr
-        del hr
+            del hr
     by_roi: dict[str, dict[str, xr.Dataset]] = {}
     metas: dict[str, dict] = {}
     for i, (job, row) in enumerate(where):
@@ -332,7 +332,7 @@ def build_synthetic(
         def finish(group: list[Job], staged: dict) -> tuple:  # the finish task: round 2 fed the staged inputs
             return _degrade_task, (group, {j.name: keep[j.name] for j in group}, {j.name: notes[j.name] for j in group},
                                    writer.sink(), {j.name: index[j.name]["status"] for j in group if j.name in index},
-                                   cfg, load, signer, reader, prov, staged)
+                                   cfg, prov, staged)
 
         for _ in collect(writer, stages.degrade(eligible, todo, keep, finish), result):
             pass

@@ -138,3 +138,25 @@ def test_cuda_matches_cpu(golden):
     cpu = s2n.harmonize(x, "unet", at="hr", device="cpu").values
     gpu = s2n.harmonize(x, "unet", at="hr", device="cuda").values
     np.testing.assert_allclose(gpu, cpu, atol=1e-3)
+
+
+@pytest.mark.parametrize("spec", [dict(method="identity"), dict(method="gamma_mvn", percentile=50.0),
+                                  dict(method="gamma_lognormal", percentile=90.0, quantize="u8"),
+                                  dict(method="gamma_mvn", gamma=(0.8, 0.9, 1.0, 1.1)),
+                                  dict(method="unet", device="cpu"), dict(method="vae")])
+def test_harmonize_image_is_harmonize_with_of_one_image(spec):
+    """The synthetic finish task harmonizes one image at a time at the numpy level; it must give the bytes
+    ``harmonize_with`` gives for that image inside a stack."""
+    from sen2naip_xr.harmonize import harmonize_image, harmonize_with, network_forward, network_input
+
+    rng = np.random.default_rng(3)
+    stack = (rng.integers(0, 256, (3, 4, 64, 64)) / 255).astype(np.float32)
+    cfg = HarmonizeConfig(**spec)
+    want = harmonize_with(as_da(stack), cfg).values
+    net = network_forward(network_input(stack, cfg), cfg) if cfg.method in ("unet", "vae") else None
+    for i in range(len(stack)):
+        got = harmonize_image(stack[i], cfg, net_out=None if net is None else net[i])
+        np.testing.assert_array_equal(got, want[i])
+    if net is not None:
+        with pytest.raises(s2n.InputError, match="needs net_out"):
+            harmonize_image(stack[0], cfg)
