@@ -71,7 +71,8 @@ def as_image(image: Any, *, arg: str = "image", bands: int | None = None, min_si
     return image
 
 
-def _check_values(block: np.ndarray, arg: str, lo: float, hi: float) -> np.ndarray:
+def check_pixels(block: np.ndarray, arg: str, lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
+    """:func:`check_values` of a numpy block (the kernel it runs per block)."""
     if np.isnan(block).any():
         raise InputError(
             f"{arg} contains NaN (nodata); the harmonizers need complete images: fill it "
@@ -89,8 +90,8 @@ def _check_values(block: np.ndarray, arg: str, lo: float, hi: float) -> np.ndarr
 def check_values(image: xr.DataArray, *, arg: str = "image", lo: float = 0.0, hi: float = 1.0) -> xr.DataArray:
     """Reject NaN and values outside [lo, hi]: now for numpy data, inside the tasks for dask data."""
     if isinstance(image.data, dsa.Array):
-        data = image.data.map_blocks(_check_values, arg, lo, hi, dtype=image.dtype,  # type: ignore[arg-type]
+        data = image.data.map_blocks(check_pixels, arg, lo, hi, dtype=image.dtype,  # type: ignore[arg-type]
                                      name=f"s2n-check-{arg}-" + dsa.core.tokenize(image.data, lo, hi))
         return image.copy(data=data)
-    _check_values(np.asarray(image.data), arg, lo, hi)
+    check_pixels(np.asarray(image.data), arg, lo, hi)
     return image

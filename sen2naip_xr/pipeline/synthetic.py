@@ -142,7 +142,7 @@ def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str,
     """
     import xarray as xr
 
-    from sen2naip_xr._validate import _check_values
+    from sen2naip_xr._validate import check_pixels
     from sen2naip_xr.degrade import build_config
     from sen2naip_xr.harmonize import harmonize_image
     from sen2naip_xr.harmonize.kernels import histc
@@ -175,7 +175,7 @@ def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str,
     lrs: np.ndarray | None = None
     for i, (job, row) in enumerate(where):
         if not staged_levels8(staged, job):
-            _check_values(images[i], "image", 0.0, 1.0)  # 8-bit levels are in [0, 1] by construction
+            check_pixels(images[i], "image", 0.0, 1.0)  # 8-bit levels are in [0, 1] by construction
         for m, variant in enumerate(dcfg.methods):
             hr = harmonize_image(images[i], variant, model=dcfg.model,
                                  net_out=staged_network(staged, job, row["role"], variant))
