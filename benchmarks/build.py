@@ -10,7 +10,8 @@ Measures
 --------
 * the kernel floor (issue 11): per pipeline, the build's wall and CPU seconds per ROI on one worker and,
   in the same run, the sum of that ROI's kernels timed alone (read, blank check, embedding, each harmonizer,
-  blur/downsample, noise, histograms, write; the cross-sensor QA), target build <= 1.3x floor; and the
+  blur/downsample, noise, histograms, write -- of the datasets the builder stores: georeferenced, with
+  their coordinates and the ROI's metadata; the cross-sensor QA), target build <= 1.3x floor; and the
   bytes read from files per ROI and the reads per capture, by a counting reader;
 * ``rois_per_min``: finished ROIs (written or failed) per minute of ``build_*`` wall time, cluster start
   and each worker's one-off imports and model loads excluded; cross-sensor at 484 px, synthetic at
@@ -267,7 +268,6 @@ def _clock(times: dict, name: str, fn, *args, **kw):
 
 def floor_synthetic(cands, cfg, tmp: Path, reader) -> dict:
     """Per ROI, each kernel of the synthetic build timed alone (numpy level), summed; mean over ROIs."""
-    import xarray as xr
 
     from sen2naip_xr.degrade import build_config
     from sen2naip_xr.harmonize import _numpy as hnp
@@ -319,10 +319,9 @@ def floor_synthetic(cands, cfg, tmp: Path, reader) -> dict:
                 key = 12345 + k
                 lr = lr + _clock(t, "noise", onp.real_noise, lr, table, key=key)
                 hists.append(_clock(t, "histograms", hnp.histc, lr))
-            groups[f"img{k}"] = xr.Dataset({"hr": (("band", "y", "x"), img),
-                                           "hist": (("harmonizer", "band", "bin"), np.stack(hists))})
+            groups[f"img{k}"] = (img, np.stack(hists))
         if groups:
-            _clock(t, "write", _write, writer, "synthetic", job.name, groups)
+            _clock(t, "write", _write_synthetic, writer, job, groups, [v.label for v in dcfg.methods])
         per_roi.append(t)
     _commit(writer, per_roi)
     return _mean_times(per_roi)
@@ -331,7 +330,6 @@ def floor_synthetic(cands, cfg, tmp: Path, reader) -> dict:
 def floor_cross_sensor(cands, cfg, tmp: Path, reader) -> dict:
     """Per ROI, each kernel of the cross-sensor build timed alone, summed; mean over ROIs (first pair)."""
     import dask
-    import xarray as xr
 
     from sen2naip_xr.harmonize import _numpy as hnp
     from sen2naip_xr.load import load_pairs
@@ -361,20 +359,53 @@ def floor_cross_sensor(cands, cfg, tmp: Path, reader) -> dict:
         qa1, sh = _clock(t, "QA (blur, shift, angle)", misalignment, lr_h, s2_t)
         _clock(t, "QA (blur, shift, angle)", lambda a, b, c: spectral_angle(shift_image(a, b), c), lr_h, sh, s2_t)
         hist = _clock(t, "histograms", hnp.histc, s2_t)
-        groups = {"lr": xr.Dataset({"lr": (("band", "y", "x"), s2_t), "hist": (("band", "bin"), hist)}),
-                  "hr": xr.Dataset({"hr": (("band", "y", "x"), naip_h), "naip": (("band", "y", "x"), naip_t)})}
-        _clock(t, "write", _write, writer, "cross-sensor", job.name, groups)
+        _clock(t, "write", _write_cross_sensor, writer, job, s2_t, hist, naip_h, naip_t)
         per_roi.append(t)
     _commit(writer, per_roi)
     return _mean_times(per_roi)
 
 
-def _write(writer, kind: str, name: str, groups: dict) -> None:
+def _write(writer, kind: str, name: str, groups: dict, attrs: dict) -> None:
     """One ROI written as the builders write it: into a sink, merged into the run (committed once at the end,
     see :func:`_commit`)."""
     sink = writer.sink()
-    sink.write_roi(kind, name, groups, {"roi": name})
+    sink.write_roi(kind, name, groups, attrs)
     writer.collect(sink)
+
+
+def _write_cross_sensor(writer, job, s2_t, hist, naip_h, naip_t) -> None:
+    """The write of a cross-sensor ROI: the datasets the builder stores (georeferenced ``lr`` with its
+    histograms, ``hr`` with the NAIP before matching, the ROI's metadata), made and written."""
+    import xarray as xr
+
+    from sen2naip_xr._const import HR_RES, LR_RES
+    from sen2naip_xr.store import georeferenced, hist_bin_coord, roi_metadata
+
+    roi = job.roi
+    geo = dict(x_min=roi["x_min"], y_max=roi["y_max"], epsg=int(roi["epsg"]))
+    lr = georeferenced(s2_t, name="lr", res=LR_RES, **geo)
+    lr["hist"] = xr.DataArray(hist, dims=("band", "bin"), coords={"bin": hist_bin_coord()})
+    hr = georeferenced(naip_h.astype(np.float32), name="hr", res=HR_RES, **geo)
+    hr["naip"] = xr.DataArray(naip_t, dims=("band", "y", "x"), coords={"band": hr["hr"].band})
+    _write(writer, "cross-sensor", job.name, {"lr": lr, "hr": hr}, roi_metadata(roi, name=job.name))
+
+
+def _write_synthetic(writer, job, images: dict, labels: list[str]) -> None:
+    """The write of a synthetic ROI: per image the georeferenced ``hr`` and its ``hist`` of every harmonizer
+    (the builder's datasets) and the ROI's metadata, made and written."""
+    import xarray as xr
+
+    from sen2naip_xr._const import HR_RES
+    from sen2naip_xr.store import georeferenced, hist_bin_coord, roi_metadata
+
+    roi = job.roi
+    groups = {}
+    for key, (img, hists) in images.items():
+        ds = georeferenced(img, name="hr", x_min=roi["x_min"], y_max=roi["y_max"], res=HR_RES, epsg=int(roi["epsg"]))
+        ds = ds.assign_coords(harmonizer=labels)
+        ds["hist"] = xr.DataArray(hists, dims=("harmonizer", "band", "bin"), coords={"bin": hist_bin_coord()})
+        groups[key] = ds
+    _write(writer, "synthetic", job.name, groups, roi_metadata(roi, name=job.name))
 
 
 def _commit(writer, per_roi: list[dict]) -> None:
@@ -398,7 +429,7 @@ def bench_floor(tmp: Path, quick: bool) -> dict:
     """Build on one worker vs the sum of its kernels timed alone (same ROIs, same run), bytes read per ROI."""
     import torch
 
-    n_cs, n_sy = (3, 2) if quick else (8, 6)
+    n_cs, n_sy = (3, 2) if quick else (16, 8)
     cs_size, sy_size = (128, 256) if quick else (484, 1100)
     cat = build_demo_catalog(tmp / "cat-floor", n_cross_sensor=n_cs, n_synthetic=n_sy,
                              cross_sensor_size=cs_size, synthetic_size=sy_size)

@@ -274,7 +274,8 @@ class OdcReader:
 
 _AUTH = re.compile(r"\b(401|403)\b|forbidden|authenticationfailed|signature", re.I)
 _PERMANENT = re.compile(
-    r"\b(400|404|405|410|416)\b|no such file|does not exist|not recognized as (a )?supported|not found", re.I
+    r"\b(400|404|405|410|416)\b|no such file|does not exist|not recognized as (being in )?(a )?supported|not found",
+    re.I,
 )
 
 

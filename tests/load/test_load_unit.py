@@ -148,3 +148,30 @@ def test_roi_spec_is_frozen_and_tokenizes_by_value():
     assert tokenize(a) != tokenize(dataclasses.replace(a, x_min=10.0))
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.size = 1  # type: ignore[misc]
+
+
+def test_a_corrupt_file_is_not_retried(tmp_path):
+    """GDAL's 'not recognized as being in a supported file format' is permanent: retrying cannot help (a TIFF
+    whose directory cannot be read stays transient: a truncated HTTP response reads like that)."""
+    import rasterio
+
+    from sen2naip_xr.errors import AssetReadError
+    from sen2naip_xr.load._reader import classify_error, read_asset
+
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"<html>an error page served as the COG</html>" * 10)
+    with pytest.raises(rasterio.errors.RasterioIOError) as info:
+        rasterio.open(bad)
+    assert classify_error(info.value) == "permanent"
+    calls = []
+
+    def reader(url, **kw):
+        calls.append(url)
+        return rasterio.open(url).read()
+
+    class Retry:
+        max_attempts, backoff_s, max_backoff_s = 4, 0.0, 0.0
+
+    with pytest.raises(AssetReadError):
+        read_asset(str(bad), signer=lambda h, refresh=False: h, reader=reader, retry=Retry(), sleep=lambda s: None)
+    assert len(calls) == 1
