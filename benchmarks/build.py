@@ -152,7 +152,7 @@ def _time_build(kind: str, cands, out: Path, n_workers: int, cfg, reader=None,
 
 
 def bench_throughput(tmp: Path, quick: bool) -> dict:
-    n_cs, n_sy = (4, 2) if quick else (12, 6)
+    n_cs, n_sy = (4, 2) if quick else (24, 8)
     cs_size, sy_size = (128, 256) if quick else (484, 1100)
     cat = build_demo_catalog(tmp / "cat-throughput", n_cross_sensor=n_cs, n_synthetic=n_sy,
                              cross_sensor_size=cs_size, synthetic_size=sy_size)
@@ -163,6 +163,7 @@ def bench_throughput(tmp: Path, quick: bool) -> dict:
     for kind, cands, cfg in (("cross-sensor", cs, s2n.CrossSensorConfig()),
                              ("synthetic", sy, s2n.SyntheticConfig(device="cpu", rois_per_task=1))):
         row = {}
+        before = bench_cpu()["parallel_speedup_ceiling"]  # the machine's ceiling around this pair of builds
         for nw in (1, 2):
             store = tmp / f"{kind}-{nw}.zarr"
             seconds, rss, n = _time_build(kind, cands, store, nw, cfg)
@@ -170,6 +171,7 @@ def bench_throughput(tmp: Path, quick: bool) -> dict:
                        "peak_worker_rss_mib": round(rss, 1)}
         digests = {nw: s2n.DatasetStore(tmp / f"{kind}-{nw}.zarr").digest() for nw in (1, 2)}
         row["speedup_2_vs_1"] = round(row[1]["seconds"] / row[2]["seconds"], 2)
+        row["ceiling_before_after"] = [before, bench_cpu()["parallel_speedup_ceiling"]]
         row["identical_bytes_1_vs_2"] = digests[1] == digests[2]
         row["roi_px"] = cs_size if kind == "cross-sensor" else sy_size
         out[kind] = row
@@ -515,10 +517,11 @@ def main() -> None:
         if "throughput" in only:
             res["throughput"] = bench_throughput(tmp, args.quick)
             print(f"{'pipeline':<14}{'ROI px':>7}{'1 worker ROI/min':>18}{'2 workers ROI/min':>19}{'speedup':>9}"
-                  f"{'same bytes':>12}")
+                  f"{'same bytes':>12}  machine ceiling before/after")
             for kind, r in res["throughput"].items():
                 print(f"{kind:<14}{r['roi_px']:>7}{r[1]['rois_per_min']:>18}{r[2]['rois_per_min']:>19}"
-                      f"{r['speedup_2_vs_1']:>9}{str(r['identical_bytes_1_vs_2']):>12}")
+                      f"{r['speedup_2_vs_1']:>9}{str(r['identical_bytes_1_vs_2']):>12}  "
+                      f"{r['ceiling_before_after'][0]}x / {r['ceiling_before_after'][1]}x")
         if "memory" in only:
             res["memory"] = bench_memory(tmp, args.quick)
             m = res["memory"]

@@ -87,8 +87,9 @@ class SyntheticConfig(ConfigBase):
     """ROIs per finish task (matching, blur, noise, histograms, write); the networks have their own tasks."""
     net_batch_size: int | None = None
     """Images per network task (U-Net and VAE, batched across ROIs, on a ``GPU`` worker when there is
-    one); ``None``: from the GPU's memory (1-64), 8 on CPU. The U-Net's float results depend on the batch
-    by ~2e-7: fix it for the same bytes on machines with other GPUs."""
+    one); ``None``: from the GPU's memory (1-64), 2 on CPU (where the U-Net runs one image at a time
+    inside the task). On a GPU the U-Net's float results depend on the batch by ~2e-7: fix it for the
+    same bytes on machines with other GPUs."""
     device: str = "auto"
     """Torch device of the U-Net (``auto``: CUDA when present)."""
     model: DegradationModel = field(default_factory=DegradationModel)

@@ -10,7 +10,7 @@
   image; Dask spills them to the worker's disk above its memory target) and only the embeddings go to the
   driver. Nothing is read again in the later stages.
 * **networks**: the kept images, in a fixed order, are cut into batches of ``net_batch_size`` images
-  (default: from the GPU's memory, 8 on CPU); one task per batch runs the U-Net (its 10 m inputs; on a
+  (default: from the GPU's memory, 2 on CPU); one task per batch runs the U-Net (its 10 m inputs; on a
   CPU one image at a time inside the task, the fastest there) and the VAE encoder/decoder (band
   histograms) of every network variant. With a worker that declares a ``GPU``
   resource, these tasks ask for ``resources={"GPU": 1}`` and every other task is restricted to the other
@@ -38,12 +38,13 @@ __all__ = ["Stages", "default_net_batch", "NETWORKS"]
 NETWORKS = ("unet", "vae")
 #: GPU memory budgeted per 10 m image of an 1100 px ROI in one U-Net batch (activations, fp32, generous).
 _BYTES_PER_IMAGE = 256 * 2**20
-_CPU_BATCH = 8
+#: On a CPU the U-Net runs one image at a time (the fastest there); small tasks spread over the workers.
+_CPU_BATCH = 2
 _MAX_BATCH = 64
 
 
 def default_net_batch(device: str = "auto") -> int:
-    """Images per network task: a quarter of the CUDA device's memory over ~256 MiB per image (1-64), or 8 on CPU."""
+    """Images per network task: a quarter of the CUDA device's memory over ~256 MiB per image (1-64), or 2 on CPU."""
     try:
         import torch
     except ImportError:
@@ -296,4 +297,4 @@ def check_net_batch(value: Any) -> None:
     """``net_batch_size``: None (from the device) or a positive integer."""
     if value is not None and not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0):
         raise InputError(f"net_batch_size={value!r} must be a positive integer (images per network task) or "
-                         "None (chosen from the GPU's memory; 8 on CPU)")
+                         "None (chosen from the GPU's memory; 2 on CPU)")

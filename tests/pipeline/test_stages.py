@@ -108,7 +108,7 @@ def test_staged_networks_equal_the_in_process_harmonizers(tmp_path, sy_cands, si
 
 
 def test_net_batch_size_option():
-    assert default_net_batch("cpu") == 8
+    assert default_net_batch("cpu") == 2
     assert SyntheticConfig(net_batch_size=16).net_batch_size == 16
     for bad in (0, -1, 2.5, True, "8"):
         with pytest.raises(InputError, match="net_batch_size"):
