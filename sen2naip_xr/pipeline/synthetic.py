@@ -150,9 +150,7 @@ def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str,
 
     results, images, where = [], [], []
     for job in jobs:
-        # A batch is fixed by the ROI list, whatever is already done: the networks' float results depend on
-        # the batch they run in, so a finished member is computed again (not written) to keep the batch.
-        if done.get(job.name) == "failed":
+        if job.name in done:  # finished by an earlier run (the network batches kept it; nothing to do here)
             results.append({"name": job.name, "status": "skipped"})
             continue
         pix, err = staged_pixels(staged, job)
@@ -212,9 +210,6 @@ def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str,
         metas.setdefault(job.name, meta).update({k: v for k, v in meta.items() if k.startswith("naip_")})
     for job in jobs:
         if job.name not in by_roi:
-            continue
-        if job.name in done:
-            results.append({"name": job.name, "status": "skipped"})
             continue
         meta = metas[job.name]
         meta["harmonizers"] = labels

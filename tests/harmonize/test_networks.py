@@ -143,7 +143,8 @@ def test_cuda_matches_cpu(golden):
 @pytest.mark.parametrize("spec", [dict(method="identity"), dict(method="gamma_mvn", percentile=50.0),
                                   dict(method="gamma_lognormal", percentile=90.0, quantize="u8"),
                                   dict(method="gamma_mvn", gamma=(0.8, 0.9, 1.0, 1.1)),
-                                  dict(method="unet", device="cpu"), dict(method="vae")])
+                                  pytest.param(dict(method="unet", device="cpu"), marks=pytest.mark.torch),
+                                  dict(method="vae")])
 def test_harmonize_image_is_harmonize_with_of_one_image(spec):
     """The synthetic finish task harmonizes one image at a time at the numpy level; it must give the bytes
     ``harmonize_with`` gives for that image inside a stack."""
