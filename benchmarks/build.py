@@ -152,7 +152,7 @@ def _time_build(kind: str, cands, out: Path, n_workers: int, cfg, reader=None,
 
 
 def bench_throughput(tmp: Path, quick: bool) -> dict:
-    n_cs, n_sy = (4, 2) if quick else (24, 8)
+    n_cs, n_sy = (4, 2) if quick else (24, 16)
     cs_size, sy_size = (128, 256) if quick else (484, 1100)
     cat = build_demo_catalog(tmp / "cat-throughput", n_cross_sensor=n_cs, n_synthetic=n_sy,
                              cross_sensor_size=cs_size, synthetic_size=sy_size)
