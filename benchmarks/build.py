@@ -151,14 +151,19 @@ def _time_build(kind: str, cands, out: Path, n_workers: int, cfg, reader=None,
         cluster.close()
 
 
-def bench_throughput(tmp: Path, quick: bool) -> dict:
-    n_cs, n_sy = (4, 2) if quick else (24, 16)
-    cs_size, sy_size = (128, 256) if quick else (484, 1100)
-    cat = build_demo_catalog(tmp / "cat-throughput", n_cross_sensor=n_cs, n_synthetic=n_sy,
-                             cross_sensor_size=cs_size, synthetic_size=sy_size)
+def _candidates(folder: Path, counts: tuple[int, int], sizes: tuple[int, int]):
+    """Cross-sensor and synthetic candidates of an embedded demo catalog of ``counts`` ROIs of ``sizes`` px."""
+    cat = build_demo_catalog(folder, n_cross_sensor=counts[0], n_synthetic=counts[1],
+                             cross_sensor_size=sizes[0], synthetic_size=sizes[1])
     cs = s2n.search_pairs(cat.cross_sensor_rois, datetime=cat.datetime, client=cat.client, progress=False)
     sy = s2n.search_pairs(cat.synthetic_rois, kind="synthetic", datetime=cat.datetime, client=cat.client,
                           progress=False)
+    return cs, sy
+
+
+def bench_throughput(tmp: Path, quick: bool) -> dict:
+    cs_size, sy_size = (128, 256) if quick else (484, 1100)
+    cs, sy = _candidates(tmp / "cat-throughput", (4, 2) if quick else (24, 16), (cs_size, sy_size))
     out: dict = {}
     for kind, cands, cfg in (("cross-sensor", cs, s2n.CrossSensorConfig()),
                              ("synthetic", sy, s2n.SyntheticConfig(device="cpu", rois_per_task=1))):
@@ -376,38 +381,23 @@ def _write(writer, kind: str, name: str, groups: dict, attrs: dict) -> None:
 
 
 def _write_cross_sensor(writer, job, s2_t, hist, naip_h, naip_t) -> None:
-    """The write of a cross-sensor ROI: the datasets the builder stores (georeferenced ``lr`` with its
-    histograms, ``hr`` with the NAIP before matching, the ROI's metadata), made and written."""
-    import xarray as xr
+    """The write of a cross-sensor ROI: the builder's datasets (``roi_datasets``) and the ROI's metadata,
+    made and written."""
+    from sen2naip_xr.pipeline.cross_sensor import roi_datasets
+    from sen2naip_xr.store import roi_metadata
 
-    from sen2naip_xr._const import HR_RES, LR_RES
-    from sen2naip_xr.store import georeferenced, hist_bin_coord, roi_metadata
-
-    roi = job.roi
-    geo = dict(x_min=roi["x_min"], y_max=roi["y_max"], epsg=int(roi["epsg"]))
-    lr = georeferenced(s2_t, name="lr", res=LR_RES, **geo)
-    lr["hist"] = xr.DataArray(hist, dims=("band", "bin"), coords={"bin": hist_bin_coord()})
-    hr = georeferenced(naip_h.astype(np.float32), name="hr", res=HR_RES, **geo)
-    hr["naip"] = xr.DataArray(naip_t, dims=("band", "y", "x"), coords={"band": hr["hr"].band})
-    _write(writer, "cross-sensor", job.name, {"lr": lr, "hr": hr}, roi_metadata(roi, name=job.name))
+    _write(writer, "cross-sensor", job.name, roi_datasets(job.roi, s2_t, hist, naip_h, naip_t),
+           roi_metadata(job.roi, name=job.name))
 
 
 def _write_synthetic(writer, job, images: dict, labels: list[str]) -> None:
-    """The write of a synthetic ROI: per image the georeferenced ``hr`` and its ``hist`` of every harmonizer
-    (the builder's datasets) and the ROI's metadata, made and written."""
-    import xarray as xr
+    """The write of a synthetic ROI: the builder's group of each image (``image_dataset``) and the ROI's
+    metadata, made and written."""
+    from sen2naip_xr.pipeline.synthetic import image_dataset
+    from sen2naip_xr.store import roi_metadata
 
-    from sen2naip_xr._const import HR_RES
-    from sen2naip_xr.store import georeferenced, hist_bin_coord, roi_metadata
-
-    roi = job.roi
-    groups = {}
-    for key, (img, hists) in images.items():
-        ds = georeferenced(img, name="hr", x_min=roi["x_min"], y_max=roi["y_max"], res=HR_RES, epsg=int(roi["epsg"]))
-        ds = ds.assign_coords(harmonizer=labels)
-        ds["hist"] = xr.DataArray(hists, dims=("harmonizer", "band", "bin"), coords={"bin": hist_bin_coord()})
-        groups[key] = ds
-    _write(writer, "synthetic", job.name, groups, roi_metadata(roi, name=job.name))
+    groups = {key: image_dataset(job.roi, img, hists, labels) for key, (img, hists) in images.items()}
+    _write(writer, "synthetic", job.name, groups, roi_metadata(job.roi, name=job.name))
 
 
 def _commit(writer, per_roi: list[dict]) -> None:
@@ -431,13 +421,8 @@ def bench_floor(tmp: Path, quick: bool) -> dict:
     """Build on one worker vs the sum of its kernels timed alone (same ROIs, same run), bytes read per ROI."""
     import torch
 
-    n_cs, n_sy = (3, 2) if quick else (16, 8)
     cs_size, sy_size = (128, 256) if quick else (484, 1100)
-    cat = build_demo_catalog(tmp / "cat-floor", n_cross_sensor=n_cs, n_synthetic=n_sy,
-                             cross_sensor_size=cs_size, synthetic_size=sy_size)
-    cs = s2n.search_pairs(cat.cross_sensor_rois, datetime=cat.datetime, client=cat.client, progress=False)
-    sy = s2n.search_pairs(cat.synthetic_rois, kind="synthetic", datetime=cat.datetime, client=cat.client,
-                          progress=False)
+    cs, sy = _candidates(tmp / "cat-floor", (3, 2) if quick else (16, 8), (cs_size, sy_size))
     out = {}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as on a Dask worker (OMP_NUM_THREADS=1)

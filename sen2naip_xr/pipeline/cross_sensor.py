@@ -63,6 +63,24 @@ def _hrefs(items: dict, ids: list[str]) -> list[str]:
     return out
 
 
+def roi_datasets(roi: Any, s2: np.ndarray, hist: np.ndarray, naip_h: np.ndarray, naip: np.ndarray) -> dict:
+    """The stored groups of one cross-sensor ROI: ``lr`` (Sentinel-2 with its band ``hist``) and ``hr``
+    (NAIP_h and the NAIP before matching), georeferenced on the ROI's grid."""
+    import xarray as xr
+
+    geo = dict(x_min=roi["x_min"], y_max=roi["y_max"], epsg=int(roi["epsg"]))
+    lr_ds = georeferenced(s2, name="lr", res=LR_RES, **geo,
+                          attrs={"long_name": "Sentinel-2 L2A reflectance (B04, B03, B02, B08)", "units": "1"})
+    lr_ds["hist"] = xr.DataArray(hist, dims=("band", "bin"), coords={"bin": hist_bin_coord()},
+                                 attrs={"long_name": "120-bin histogram of each band over [0, 1]", "units": "count"})
+    hr_ds = georeferenced(naip_h.astype(np.float32), name="hr", res=HR_RES, **geo,
+                          attrs={"long_name": "NAIP histogram-matched to Sentinel-2 (NAIP_h)", "units": "1"})
+    hr_ds["naip"] = xr.DataArray(naip, dims=("band", "y", "x"), coords={"band": hr_ds["hr"].band},
+                                 attrs={"long_name": "NAIP reflectance before histogram matching (DN / 255); "
+                                                     "what sen2naip-xr fit needs", "units": "1"})
+    return {"lr": lr_ds, "hr": hr_ds}
+
+
 def _cross_sensor_task(job: Job, sink: RoiSink, cfg: CrossSensorConfig, load_cfg: Any, signer: Any,
                        reader: Any, prov: dict) -> dict:
     """One ROI: read its pairs, keep the first that passes, write it (or its failure) into ``sink``."""
@@ -123,24 +141,12 @@ def _cross_sensor_roi(job: Job, store: RoiSink, cfg: CrossSensorConfig, load_cfg
                                   f"QA2={qa2:.2f} deg (max {cfg.max_spectral_angle_deg})"))
             continue
         roi = job.roi
-        epsg = int(roi["epsg"])
-        hist = histc(s2_t)
-        lr_ds = georeferenced(s2_t, name="lr", x_min=roi["x_min"], y_max=roi["y_max"], res=LR_RES, epsg=epsg,
-                              attrs={"long_name": "Sentinel-2 L2A reflectance (B04, B03, B02, B08)", "units": "1"})
-        lr_ds["hist"] = xr.DataArray(hist, dims=("band", "bin"), coords={"bin": hist_bin_coord()},
-                                     attrs={"long_name": "120-bin histogram of each band over [0, 1]",
-                                            "units": "count"})
-        hr_ds = georeferenced(naip_h.astype(np.float32), name="hr", x_min=roi["x_min"], y_max=roi["y_max"],
-                              res=HR_RES, epsg=epsg,
-                              attrs={"long_name": "NAIP histogram-matched to Sentinel-2 (NAIP_h)", "units": "1"})
-        hr_ds["naip"] = xr.DataArray(naip_t, dims=("band", "y", "x"), coords={"band": hr_ds["hr"].band},
-                                     attrs={"long_name": "NAIP reflectance before histogram matching (DN / 255); "
-                                                         "what sen2naip-xr fit needs", "units": "1"})
+        groups = roi_datasets(roi, s2_t, histc(s2_t), naip_h, naip_t)
         meta = roi_metadata(roi, name=name, pair=pair, s2_item=job.items.get(sid), naip_item=job.items.get(pair["naip_id"]),
                             qa={"QA_1": qa1, "QA_2": qa2, "shift_dy": dy, "shift_dx": dx,
                                 "cloud_fraction": float(frac[t])})
         meta["provenance"] = provenance_record(prov, _hrefs(job.items, [sid, pair["naip_id"]]))
-        store.write_roi(KIND, name, {"lr": lr_ds, "hr": hr_ds}, meta)
+        store.write_roi(KIND, name, groups, meta)
         return {"name": name, "status": "written", "QA_1": qa1, "QA_2": qa2}
     stages = sorted({s for s, _ in reasons})
     return fail("+".join(stages), "; ".join(r for _, r in reasons))

@@ -191,16 +191,7 @@ def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str,
     metas: dict[str, dict] = {}
     for i, (job, row) in enumerate(where):
         roi = job.roi
-        ds = georeferenced(images[i], name="hr", x_min=roi["x_min"], y_max=roi["y_max"], res=HR_RES,
-                           epsg=int(roi["epsg"]), attrs={"long_name": "NAIP reflectance (2.5 m)", "units": "1"})
-        ds = ds.assign_coords(harmonizer=labels)
-        ds["hist"] = xr.DataArray(hists[i], dims=("harmonizer", "band", "bin"), coords={"bin": hist_bin_coord()},
-                                  attrs={"long_name": "120-bin histogram over [0, 1] of each band of the S2-like "
-                                                      "image of each harmonizer (d_sim->real)", "units": "count"})
-        ds["harmonizer"].attrs.update(long_name="harmonization method (and gamma percentile)")
-        if lrs is not None:
-            ds["lr"] = xr.DataArray(lrs[i], dims=("harmonizer", "band", "y_lr", "x_lr"),
-                                    attrs={"long_name": "S2-like reflectance (10 m) of each harmonizer"})
+        ds = image_dataset(roi, images[i], hists[i], labels, None if lrs is None else lrs[i])
         ds.attrs.update({"naip_id": row["naip_id"], "naip_date": str(pd.Timestamp(row["naip_datetime"]).date()),
                          "role": row["role"]})
         by_roi.setdefault(job.name, {})[row["role"]] = ds
@@ -219,6 +210,25 @@ def _degrade_batch(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str,
         store.write_roi(KIND, job.name, by_roi[job.name], meta)
         results.append({"name": job.name, "status": "written"})
     return results
+
+
+def image_dataset(roi: Any, hr: np.ndarray, hists: np.ndarray, labels: list[str],
+                  lrs: np.ndarray | None = None) -> Any:
+    """The stored group of one synthetic image: its georeferenced ``hr``, the ``hist`` of the S2-like image
+    of each harmonizer (``labels``) and, when kept, their ``lr``."""
+    import xarray as xr
+
+    ds = georeferenced(hr, name="hr", x_min=roi["x_min"], y_max=roi["y_max"], res=HR_RES, epsg=int(roi["epsg"]),
+                       attrs={"long_name": "NAIP reflectance (2.5 m)", "units": "1"})
+    ds = ds.assign_coords(harmonizer=labels)
+    ds["hist"] = xr.DataArray(hists, dims=("harmonizer", "band", "bin"), coords={"bin": hist_bin_coord()},
+                              attrs={"long_name": "120-bin histogram over [0, 1] of each band of the S2-like "
+                                                  "image of each harmonizer (d_sim->real)", "units": "count"})
+    ds["harmonizer"].attrs.update(long_name="harmonization method (and gamma percentile)")
+    if lrs is not None:
+        ds["lr"] = xr.DataArray(lrs, dims=("harmonizer", "band", "y_lr", "x_lr"),
+                                attrs={"long_name": "S2-like reflectance (10 m) of each harmonizer"})
+    return ds
 
 
 def _embeddings(store: DatasetStore, names: list[str], embedder: str) -> tuple[dict, dict] | None:
