@@ -9,12 +9,12 @@
   pixels stay on that worker (a Dask future, 8-bit NAIP held as its uint8 levels: 4.8 MB per 1100 px
   image; Dask spills them to the worker's disk above its memory target) and only the embeddings go to the
   driver. Nothing is read again in the later stages.
-* **networks**: the kept images, in a fixed order, are cut into batches of ``net_batch_size`` images
-  (default: from the GPU's memory, 2 on CPU); one task per batch runs the U-Net (its 10 m inputs; on a
-  CPU one image at a time inside the task, the fastest there) and the VAE encoder/decoder (band
-  histograms) of every network variant. With a worker that declares a ``GPU``
-  resource, these tasks ask for ``resources={"GPU": 1}`` and every other task is restricted to the other
-  workers, so the GPU worker does network work only.
+* **networks**: the kept images, in a fixed order, are cut into batches of at most ``net_batch_size``
+  images (default: from the GPU's memory, 2 on CPU) that do not split an ROI (:func:`roi_batches`); one
+  task per batch runs the U-Net (its 10 m inputs; on a CPU one image at a time inside the task, the
+  fastest there) and the VAE encoder/decoder (band histograms) of every network variant. With a worker
+  that declares a ``GPU`` resource, these tasks ask for ``resources={"GPU": 1}`` and every other task is
+  restricted to the other workers, so the GPU worker does network work only.
 * **finish**: per ROI, the identity and gamma variants, histogram matching to the network outputs, blur,
   downsample, noise, histograms and the write (the synthetic builder's ``_degrade_task``).
 
@@ -165,6 +165,30 @@ def staged_network(staged: dict, job: Any, role: str, variant: Any) -> np.ndarra
     return batch[variant.label][i]
 
 
+def roi_batches(jobs: list, keep: dict[str, list[str]], size: int) -> list[list[tuple[Any, str]]]:
+    """The kept images ``(job, role)`` of ``jobs``, in order, cut into batches of at most ``size`` images
+    that do not split an ROI (an ROI with more than ``size`` images fills batches of its own).
+
+    Depends on nothing but its arguments (the same batches in every run). An ROI's images are read by one
+    task, so a batch of whole ROIs takes its inputs from few workers (on a CPU cluster, batches of 2: one
+    worker), and an ROI's finish task waits for one batch.
+    """
+    batches: list[list[tuple[Any, str]]] = []
+    cur: list[tuple[Any, str]] = []
+    for j in jobs:
+        imgs = [(j, r) for r in keep[j.name]]
+        if cur and len(cur) + len(imgs) > size:
+            batches.append(cur)
+            cur = []
+        while len(imgs) > size:
+            batches.append(imgs[:size])
+            imgs = imgs[size:]
+        cur += imgs
+    if cur:
+        batches.append(cur)
+    return batches
+
+
 # ------------------------------------------------------------------------------------------------------
 # The driver side
 # ------------------------------------------------------------------------------------------------------
@@ -258,11 +282,10 @@ class Stages:
         dcfg = build_config(list(cfg.methods), percentiles=cfg.percentiles, noise=cfg.noise, seed=cfg.seed,
                             device=cfg.device, model=cfg.model)
         variants = [v for v in dcfg.methods if v.method in NETWORKS]
-        images = [(j, r) for j in eligible for r in keep[j.name]]
         net: dict[tuple[str, str], tuple[Any, int]] = {}
-        if variants and images:
+        if variants and any(keep[j.name] for j in eligible):
             size = self.net_batch_size(variants)
-            batches = [images[i:i + size] for i in range(0, len(images), size)]
+            batches = roi_batches(eligible, keep, size)
             batches = [b for b in batches if any(j.name in todo for j, _ in b)]
             need = {j.name: j for b in batches for j, _ in b}
             list(self.read([j for j in need.values() if j.name not in self.captures], embed=False))

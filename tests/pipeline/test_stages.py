@@ -11,7 +11,7 @@ import pytest
 
 from sen2naip_xr.errors import InputError
 from sen2naip_xr.pipeline import RunConfig, SyntheticConfig, build_synthetic
-from sen2naip_xr.pipeline._stages import default_net_batch
+from sen2naip_xr.pipeline._stages import default_net_batch, roi_batches
 from sen2naip_xr.store import DatasetStore
 
 NETS = ("identity", "gamma_mvn", "unet", "vae")
@@ -113,6 +113,27 @@ def test_net_batch_size_option():
     for bad in (0, -1, 2.5, True, "8"):
         with pytest.raises(InputError, match="net_batch_size"):
             SyntheticConfig(net_batch_size=bad)
+
+
+def test_network_batches_hold_whole_rois_up_to_the_size():
+    """Batches keep the images' order, never exceed the size, and split an ROI only when it alone exceeds it."""
+    from types import SimpleNamespace
+
+    jobs = [SimpleNamespace(name=n) for n in "abcdef"]
+    keep = {"a": ["early", "late"], "b": ["late"], "c": [], "d": ["early", "late"], "e": ["early"],
+            "f": ["early", "late"]}
+
+    def names(batches):
+        return [[f"{j.name}/{r}" for j, r in b] for b in batches]
+
+    assert names(roi_batches(jobs, keep, 2)) == [["a/early", "a/late"], ["b/late"], ["d/early", "d/late"],
+                                                 ["e/early"], ["f/early", "f/late"]]
+    assert names(roi_batches(jobs, keep, 3)) == [["a/early", "a/late", "b/late"], ["d/early", "d/late", "e/early"],
+                                                 ["f/early", "f/late"]]
+    assert names(roi_batches(jobs, keep, 1)) == [["a/early"], ["a/late"], ["b/late"], ["d/early"], ["d/late"],
+                                                 ["e/early"], ["f/early"], ["f/late"]]
+    assert names(roi_batches(jobs, keep, 64)) == [[f"{n}/{r}" for n in "abcdef" for r in keep[n]]]
+    assert roi_batches(jobs, {n: [] for n in "abcdef"}, 2) == []
 
 
 def test_held_pixels_round_trip_exactly():
