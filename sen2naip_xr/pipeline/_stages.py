@@ -5,6 +5,11 @@
     read (any worker)  ->  driver: diversity filter  ->  network inputs (any worker, beside the pixels)
         ->  networks (a GPU worker when there is one, batched across ROIs)  ->  finish (any worker)
 
+With ``keep_fraction=1`` (the default: every usable image is kept) there is no filter to wait for: each
+batch of ROIs goes on to its networks and finish as soon as it and the ROIs before it are read, and those
+tasks run before the reads still queued, so reading, networks and finishing overlap. With
+``keep_fraction < 1`` (or embeddings stored by an earlier run) every read ends before the filter.
+
 * **read**: one task per ROI loads its captures, checks them for blank windows and embeds them; the
   pixels stay on that worker (a Dask future, 8-bit NAIP held as its uint8 levels: 4.8 MB per 1100 px
   image; Dask spills them to the worker's disk above its memory target) and only the embeddings go to the
@@ -26,7 +31,7 @@ the value itself.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -165,28 +170,31 @@ def staged_network(staged: dict, job: Any, role: str, variant: Any) -> np.ndarra
     return batch[variant.label][i]
 
 
-def roi_batches(jobs: list, keep: dict[str, list[str]], size: int) -> list[list[tuple[Any, str]]]:
+def roi_batches(jobs: Iterable, keep: dict[str, list[str]], size: int) -> Iterator[list[tuple[Any, str]]]:
     """The kept images ``(job, role)`` of ``jobs``, in order, cut into batches of at most ``size`` images
     that do not split an ROI (an ROI with more than ``size`` images fills batches of its own).
 
     Depends on nothing but its arguments (the same batches in every run). An ROI's images are read by one
     task, so a batch of whole ROIs takes its inputs from few workers (on a CPU cluster, batches of 2: one
-    worker), and an ROI's finish task waits for one batch.
+    worker), and an ROI's finish task waits for one batch. A generator that yields each batch as soon as
+    it is closed (full, or the next ROI does not fit), before it takes the next job: ``jobs`` may be an
+    iterator of ROIs as their reads come in.
     """
-    batches: list[list[tuple[Any, str]]] = []
     cur: list[tuple[Any, str]] = []
     for j in jobs:
         imgs = [(j, r) for r in keep[j.name]]
         if cur and len(cur) + len(imgs) > size:
-            batches.append(cur)
+            yield cur
             cur = []
         while len(imgs) > size:
-            batches.append(imgs[:size])
+            yield imgs[:size]
             imgs = imgs[size:]
         cur += imgs
+        if len(cur) == size:  # full: whatever comes next would close it
+            yield cur
+            cur = []
     if cur:
-        batches.append(cur)
-    return batches
+        yield cur
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -214,10 +222,12 @@ class Stages:
                 self.cpu_workers = others or None
 
     # -- submitting -------------------------------------------------------------------------------
-    def submit(self, fn: Callable, *args: Any, key: str, net: bool = False) -> Any:
+    def submit(self, fn: Callable, *args: Any, key: str, net: bool = False, priority: int = 0) -> Any:
+        """``priority``: the later stages' tasks run before reads still queued (an ROI goes on through its
+        stages while others wait to be read: pixels are held shorter, the network tasks are fed early)."""
         if self.client is None:
             return fn(*args)
-        kw: dict[str, Any] = {"key": key, "pure": False, "retries": 1}
+        kw: dict[str, Any] = {"key": key, "pure": False, "retries": 1, "priority": priority}
         if net:
             kw["resources"] = self.gpu
         elif self.cpu_workers:
@@ -245,8 +255,8 @@ class Stages:
             bar.close()
 
     # -- stage 1 ----------------------------------------------------------------------------------
-    def read(self, jobs: list, *, embed: bool) -> Iterator[dict]:
-        """Read each job's captures once (kept for :meth:`degrade`); yield ``embed_task``-like summaries."""
+    def _submit_reads(self, jobs: list, *, embed: bool) -> list:
+        """Submit the reads of the jobs not read yet (kept in ``self.captures``); their summaries' futures."""
         small = []
         for j in jobs:
             if j.name in self.captures:
@@ -255,7 +265,11 @@ class Stages:
             cap = self.submit(read_task, j, self.cfg, *self.io, embed, key=key)
             self.captures[j.name] = cap
             small.append(self.submit(_summary, cap, key=f"{key}-summary"))
-        yield from self._results(small, "synthetic: read + blank check + embed")
+        return small
+
+    def read(self, jobs: list, *, embed: bool) -> Iterator[dict]:
+        """Read each job's captures once (kept for :meth:`degrade`); yield ``embed_task``-like summaries."""
+        yield from self._results(self._submit_reads(jobs, embed=embed), "synthetic: read + blank check + embed")
 
     def net_batch_size(self, variants: list) -> int:
         """The configured batch size, or the default of the device the network tasks run on."""
@@ -269,12 +283,18 @@ class Stages:
         return int(fut.result())
 
     # -- stages 2 and 3 ---------------------------------------------------------------------------
-    def degrade(self, eligible: list, todo: set[str], keep: dict,
-                finish: Callable[[list, dict], tuple[Callable, tuple]]) -> Iterator[Any]:
-        """Networks over the kept images of ``eligible`` ROIs (fixed batches), then finish the ``todo`` ROIs.
+    def degrade(self, jobs: list, todo: set[str], keep: dict,
+                finish: Callable[[list, dict], tuple[Callable, tuple]],
+                arrivals: Iterable[str] | None = None) -> Iterator[Any]:
+        """Networks over the kept images of ``jobs`` (fixed batches: :func:`roi_batches`), then finish the
+        ``todo`` ROIs.
 
         ``finish(group, staged)`` gives the finish task of a group of ROIs as ``(function, args)``: the
         builder's task, fed the ``staged`` inputs (``{"captures": ..., "net": ...}``) of the group.
+        ``arrivals``: names of ROIs whose ``keep`` entry has just become known (their reads done), in any
+        order; a batch, then a group's finish, is submitted as soon as every ROI up to it in ``jobs`` order
+        has arrived, so these stages start while other ROIs are still being read. None: every ``keep``
+        entry is known. The batches and groups are the same either way.
         """
         from sen2naip_xr.degrade import build_config
 
@@ -282,36 +302,64 @@ class Stages:
         dcfg = build_config(list(cfg.methods), percentiles=cfg.percentiles, noise=cfg.noise, seed=cfg.seed,
                             device=cfg.device, model=cfg.model)
         variants = [v for v in dcfg.methods if v.method in NETWORKS]
+        ats = tuple(sorted({v.at for v in variants}))
+        size = self.net_batch_size(variants) if variants else 0
         net: dict[tuple[str, str], tuple[Any, int]] = {}
-        if variants and any(keep[j.name] for j in eligible):
-            size = self.net_batch_size(variants)
-            batches = roi_batches(eligible, keep, size)
-            batches = [b for b in batches if any(j.name in todo for j, _ in b)]
-            need = {j.name: j for b in batches for j, _ in b}
-            list(self.read([j for j in need.values() if j.name not in self.captures], embed=False))
-            ats = tuple(sorted({v.at for v in variants}))
-            for b in batches:
-                ins = []
-                for j, role in b:
-                    t = list(j.rows["role"]).index(role)
-                    ins.append(self.submit(net_input_task, self.captures[j.name], t, ats,
-                                           key=f"synthetic-netin-{j.name}-{role}"))
-                first, last = b[0], b[-1]
-                out = self.submit(net_task, ins, variants, key=f"synthetic-net-{first[0].name}-{first[1]}-"
-                                                               f"{last[0].name}-{last[1]}", net=True)
-                for i, (j, role) in enumerate(b):
-                    net[(j.name, role)] = (out, i)
-        rest = [j for j in eligible if j.name in todo]
-        list(self.read([j for j in rest if j.name not in self.captures], embed=False))
-        size = cfg.rois_per_task
-        groups = [rest[i:i + size] for i in range(0, len(rest), size)]
-        futs = []
-        for g in groups:
+        futs: list = []
+
+        def submit_batch(b: list[tuple[Any, str]]) -> None:
+            if not any(j.name in todo for j, _ in b):
+                return  # finished by an earlier run: the batch is only kept for the others' composition
+            self._submit_reads([j for j, _ in b], embed=False)  # a resumed run reads what it lacks (no wait)
+            ins = []
+            for j, role in b:
+                t = list(j.rows["role"]).index(role)
+                ins.append(self.submit(net_input_task, self.captures[j.name], t, ats,
+                                       key=f"synthetic-netin-{j.name}-{role}", priority=2))
+            first, last = b[0], b[-1]
+            out = self.submit(net_task, ins, variants, key=f"synthetic-net-{first[0].name}-{first[1]}-"
+                                                           f"{last[0].name}-{last[1]}", net=True, priority=2)
+            for i, (j, role) in enumerate(b):
+                net[(j.name, role)] = (out, i)
+
+        def submit_finish(g: list) -> None:
+            self._submit_reads(g, embed=False)
+            names = {j.name for j in g}
             staged = {"captures": {j.name: self.captures[j.name] for j in g},
-                      "net": {k: v for k, v in net.items() if k[0] in {j.name for j in g}}}
+                      "net": {k: v for k, v in net.items() if k[0] in names}}
             fn, args = finish(g, staged)
-            futs.append(self.submit(fn, *args, key=f"synthetic-finish-{g[0].name}-{g[-1].name}"))
-        del net
+            futs.append(self.submit(fn, *args, key=f"synthetic-finish-{g[0].name}-{g[-1].name}", priority=1))
+            for k in [k for k in net if k[0] in names]:
+                del net[k]
+
+        def in_order() -> Iterator[Any]:  # the jobs in order, each once every job before it has arrived
+            known: set[str] = set()
+            pos = 0
+            for name in (arrivals if arrivals is not None else [j.name for j in jobs]):
+                known.add(name)
+                while pos < len(jobs) and jobs[pos].name in known:
+                    yield jobs[pos]
+                    pos += 1
+
+        ready: list = []  # todo ROIs whose networks are all submitted, in order
+
+        def finish_full_groups() -> None:
+            while len(ready) >= cfg.rois_per_task:
+                submit_finish(ready[:cfg.rois_per_task])
+                del ready[:cfg.rois_per_task]
+
+        if variants:
+            for b in roi_batches(in_order(), keep, size):
+                submit_batch(b)
+                ready.extend(j for j, role in b if j.name in todo and role == keep[j.name][-1])
+                finish_full_groups()
+        else:
+            for j in in_order():
+                if keep[j.name] and j.name in todo:
+                    ready.append(j)
+                    finish_full_groups()
+        for i in range(0, len(ready), cfg.rois_per_task):
+            submit_finish(ready[i:i + cfg.rois_per_task])
         self.captures.clear()  # the finish tasks hold what they need
         yield from self._results(futs, "synthetic: harmonize + degrade + write")
 

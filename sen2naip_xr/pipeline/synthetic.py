@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -289,16 +289,24 @@ def build_synthetic(
         result.failed += record_early(writer, KIND, early, store.done(KIND))
         stages = Stages(runner.client, cfg, load, signer, reader, progress=rcfg.progress)
         cached = _embeddings(store, names, emb_name)
-        if cached is not None:
-            emb, dropped = cached
-        else:
-            emb, reasons = {}, {}
-            for res in stages.read(jobs, embed=True):  # the pixels stay on the workers for the later stages
-                emb[res["name"]] = res["roles"]
-                reasons[res["name"]] = res["reasons"]
-            done = store.done(KIND)
+        # keep_fraction 1 keeps every usable image: no filter to wait for, each ROI goes on once it is read
+        stream = cached is None and cfg.keep_fraction >= 1
+        emb: dict[str, dict] = {}
+        reasons: dict[str, list] = {}
+        keep: dict[str, list[str]] = {n: [] for n in names}
+        notes: dict[str, list[str]] = {n: [] for n in names}
+
+        def arrived(res: dict) -> str:  # a read's summary
+            emb[res["name"]] = res["roles"]
+            reasons[res["name"]] = res["reasons"]
+            if stream:
+                keep[res["name"]] = sorted(res["roles"])
+                notes[res["name"]] = [r for _, r in res["reasons"]]
+            return res["name"]
+
+        def after_reads(done: set[str]) -> dict:  # ROIs with no usable image are final failures
             sink = writer.sink()
-            for j in jobs:  # ROIs with no usable image are final failures
+            for j in jobs:
                 if not emb.get(j.name) and reasons.get(j.name) and j.name not in done:
                     rs = reasons[j.name]
                     sink.record_failure(KIND, j.name, j.roi["roi_id"], "+".join(sorted({s for s, _ in rs})),
@@ -307,39 +315,53 @@ def build_synthetic(
             writer.collect(sink)
             dropped = {n: [r for _, r in rs] for n, rs in reasons.items() if rs}
             _save_embeddings(writer, names, emb_name, emb, dropped)
-        keys = [(n, r) for n in names for r in sorted(emb.get(n, {}))]
-        mask = select_diverse(
-            np.stack([emb[n][r] for n, r in keys]) if keys else np.zeros((0, 1)),
-            keep_fraction=cfg.keep_fraction, seed=cfg.seed)
-        keep: dict[str, list[str]] = {n: [] for n in names}
-        notes: dict[str, list[str]] = {n: list(dropped.get(n, [])) for n in names}
-        for (n, r), k in zip(keys, mask, strict=True):
-            if k:
-                keep[n].append(r)
+            return dropped
+
+        if stream:
+            index = store.index(KIND)
+
+            def arrivals() -> Iterator[str]:  # the pixels stay on the workers for the later stages
+                for res in stages.read(jobs, embed=True):
+                    yield arrived(res)
+                after_reads(set(index))  # (the driver's commit overlaps the workers' network and finish tasks)
+        else:
+            if cached is not None:
+                emb, dropped = cached
             else:
-                notes[n].append(f"{r}: not kept by the diversity filter")
-        done = store.done(KIND)
-        sink = writer.sink()
-        for j in jobs:
-            if j.name not in done and emb.get(j.name) and not keep[j.name]:
-                sink.record_failure(KIND, j.name, j.roi["roi_id"], "diversity",
-                                    "not kept by the diversity filter: another image represents its cluster(s)")
-                result.failed.append(j.name)
-        writer.collect(sink)
-        writer.commit()
-        index = store.index(KIND)
+                for res in stages.read(jobs, embed=True):  # the pixels stay on the workers for the later stages
+                    arrived(res)
+                dropped = after_reads(store.done(KIND))
+            keys = [(n, r) for n in names for r in sorted(emb.get(n, {}))]
+            mask = select_diverse(
+                np.stack([emb[n][r] for n, r in keys]) if keys else np.zeros((0, 1)),
+                keep_fraction=cfg.keep_fraction, seed=cfg.seed)
+            notes.update({n: list(dropped.get(n, [])) for n in names})
+            for (n, r), k in zip(keys, mask, strict=True):
+                if k:
+                    keep[n].append(r)
+                else:
+                    notes[n].append(f"{r}: not kept by the diversity filter")
+            done = store.done(KIND)
+            sink = writer.sink()
+            for j in jobs:
+                if j.name not in done and emb.get(j.name) and not keep[j.name]:
+                    sink.record_failure(KIND, j.name, j.roi["roi_id"], "diversity",
+                                        "not kept by the diversity filter: another image represents its cluster(s)")
+                    result.failed.append(j.name)
+            writer.collect(sink)
+            writer.commit()
+            index = store.index(KIND)
         done = set(index)
         result.skipped = [j.name for j in jobs if j.name in done and j.name not in result.failed]
         # network batches over every ROI with kept images (not only those left to do): the same in every run
-        eligible = [j for j in jobs if keep[j.name]]
-        todo = {j.name for j in eligible if j.name not in done}
+        todo = {j.name for j in jobs if j.name not in done}
 
         def finish(group: list[Job], staged: dict) -> tuple:  # the finish task: round 2 fed the staged inputs
             return _degrade_task, (group, {j.name: keep[j.name] for j in group}, {j.name: notes[j.name] for j in group},
                                    writer.sink(), {j.name: index[j.name]["status"] for j in group if j.name in index},
                                    cfg, prov, staged)
 
-        for _ in collect(writer, stages.degrade(eligible, todo, keep, finish), result):
+        for _ in collect(writer, stages.degrade(jobs, todo, keep, finish, arrivals() if stream else None), result):
             pass
         result.skipped = list(dict.fromkeys(result.skipped))  # finished before this run: listed once
         return finish_run(writer, result, len(candidates.rois), tag=tag, t0=t0)

@@ -124,7 +124,7 @@ def test_network_batches_hold_whole_rois_up_to_the_size():
             "f": ["early", "late"]}
 
     def names(batches):
-        return [[f"{j.name}/{r}" for j, r in b] for b in batches]
+        return [[f"{j.name}/{r}" for j, r in b] for b in batches]  # (a generator)
 
     assert names(roi_batches(jobs, keep, 2)) == [["a/early", "a/late"], ["b/late"], ["d/early", "d/late"],
                                                  ["e/early"], ["f/early", "f/late"]]
@@ -133,7 +133,7 @@ def test_network_batches_hold_whole_rois_up_to_the_size():
     assert names(roi_batches(jobs, keep, 1)) == [["a/early"], ["a/late"], ["b/late"], ["d/early"], ["d/late"],
                                                  ["e/early"], ["f/early"], ["f/late"]]
     assert names(roi_batches(jobs, keep, 64)) == [[f"{n}/{r}" for n in "abcdef" for r in keep[n]]]
-    assert roi_batches(jobs, {n: [] for n in "abcdef"}, 2) == []
+    assert list(roi_batches(jobs, {n: [] for n in "abcdef"}, 2)) == []
 
 
 def test_held_pixels_round_trip_exactly():
@@ -149,3 +149,27 @@ def test_held_pixels_round_trip_exactly():
     other = naip.copy()
     other[1, 2, 3, 4] = 0.1234
     assert _pack(other) is other and _unpack(other) is other
+
+
+def test_streamed_build_writes_what_the_filtered_build_writes(tmp_path, sy_cands, signer):
+    """keep_fraction=1 keeps every usable image, so each ROI goes on to the networks and its finish once it
+    is read (no barrier); a keep_fraction that also keeps every image here goes through the diversity
+    filter's barrier: the same ROIs, the same arrays, the same images dropped."""
+    import sen2naip_xr as s2n
+
+    run = RunConfig(scheduler="sync", progress=False)
+    out = {}
+    for name, frac in (("stream", 1.0), ("barrier", 0.9999)):
+        cfg = SyntheticConfig(methods=NETS, device="cpu", store_lr=True, keep_fraction=frac)
+        res = build_synthetic(sy_cands, tmp_path / f"{name}.zarr", config=cfg, run=run, signer=signer)
+        out[name] = (tmp_path / f"{name}.zarr", res)
+    (a, ra), (b, rb) = out["stream"], out["barrier"]
+    assert ra.written and sorted(ra.written) == sorted(rb.written) and sorted(ra.failed) == sorted(rb.failed)
+    for roi in ra.written:
+        ga, gb = s2n.open_roi(a, "synthetic", roi), s2n.open_roi(b, "synthetic", roi)
+        assert sorted(ga) == sorted(gb)
+        for key in ga:
+            for var in ("hr", "hist", "lr"):
+                np.testing.assert_array_equal(ga[key][var].values, gb[key][var].values)
+    ia, ib = DatasetStore(a).index("synthetic"), DatasetStore(b).index("synthetic")
+    assert {n: e["status"] for n, e in ia.items()} == {n: e["status"] for n, e in ib.items()}
