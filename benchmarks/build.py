@@ -40,6 +40,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -106,16 +107,8 @@ class KernelCeiling:
 
         self.folder = str(folder)
         ctx = mp.get_context("spawn")
-        saved = {k: os.environ.get(k) for k in (*WORKER_MALLOC, "OMP_NUM_THREADS")}
-        os.environ.update({**WORKER_MALLOC, "OMP_NUM_THREADS": "1"})  # inherited by the spawned processes
-        try:
+        with mock.patch.dict(os.environ, {**WORKER_MALLOC, "OMP_NUM_THREADS": "1"}):  # the spawned processes'
             self.pools = [ctx.Pool(1), ctx.Pool(1)]
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         self.warm: set[str] = set()
 
     def __enter__(self) -> KernelCeiling:
