@@ -12,8 +12,8 @@ tasks run before the reads still queued, so reading, networks and finishing over
 
 * **read**: one task per ROI loads its captures, checks them for blank windows and embeds them; the
   pixels stay on that worker (a Dask future, 8-bit NAIP held as its uint8 levels: 4.8 MB per 1100 px
-  image; Dask spills them to the worker's disk above its memory target) and only the embeddings go to the
-  driver. Nothing is read again in the later stages.
+  image; Dask spills them to the worker's disk above its memory target) until the ROI's finish task has
+  run, and only the embeddings go to the driver. Nothing is read again in the later stages.
 * **networks**: the kept images, in a fixed order, are cut into batches of at most ``net_batch_size``
   images (default: from the GPU's memory, 2 on CPU) that do not split an ROI (:func:`roi_batches`); one
   task per batch runs the U-Net (its 10 m inputs; on a CPU one image at a time inside the task, the
@@ -331,6 +331,8 @@ class Stages:
             futs.append(self.submit(fn, *args, key=f"synthetic-finish-{g[0].name}-{g[-1].name}", priority=1))
             for k in [k for k in net if k[0] in names]:
                 del net[k]
+            for n in names:  # its tasks hold the pixels now: Dask frees them once the finish is done
+                self.captures.pop(n, None)
 
         def in_order() -> Iterator[Any]:  # the jobs in order, each once every job before it has arrived
             known: set[str] = set()
@@ -338,6 +340,8 @@ class Stages:
             for name in (arrivals if arrivals is not None else [j.name for j in jobs]):
                 known.add(name)
                 while pos < len(jobs) and jobs[pos].name in known:
+                    if not keep[jobs[pos].name]:
+                        self.captures.pop(jobs[pos].name, None)  # nothing kept: its pixels are not needed
                     yield jobs[pos]
                     pos += 1
 
@@ -351,7 +355,12 @@ class Stages:
         if variants:
             for b in roi_batches(in_order(), keep, size):
                 submit_batch(b)
-                ready.extend(j for j, role in b if j.name in todo and role == keep[j.name][-1])
+                for j, role in b:
+                    if role == keep[j.name][-1]:  # the ROI's last batch
+                        if j.name in todo:
+                            ready.append(j)
+                        else:
+                            self.captures.pop(j.name, None)  # done earlier: read for its batch only
                 finish_full_groups()
         else:
             for j in in_order():
