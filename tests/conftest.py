@@ -160,6 +160,7 @@ def azurite(tmp_path_factory):
     import shutil
     import subprocess
     import time
+    from unittest import mock
 
     exe = REPO / ".cache" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
     if not exe.exists():
@@ -187,17 +188,11 @@ def azurite(tmp_path_factory):
                 proc.kill()
                 pytest.fail(f"Azurite did not listen on 127.0.0.1:{port} within 60 s")
             time.sleep(0.2)
-    saved = {k: os.environ.get(k) for k in ("AZURE_STORAGE_USE_EMULATOR", "AZURITE_BLOB_STORAGE_URL")}
-    os.environ["AZURE_STORAGE_USE_EMULATOR"] = "true"
-    os.environ["AZURITE_BLOB_STORAGE_URL"] = f"http://127.0.0.1:{port}"
+    env = {"AZURE_STORAGE_USE_EMULATOR": "true", "AZURITE_BLOB_STORAGE_URL": f"http://127.0.0.1:{port}"}
     try:
-        yield Azurite(port, proc)
+        with mock.patch.dict(os.environ, env):  # restored after the session
+            yield Azurite(port, proc)
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         proc.terminate()
         try:
             proc.wait(10)
