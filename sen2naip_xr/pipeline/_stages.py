@@ -367,8 +367,8 @@ class Stages:
                 if keep[j.name] and j.name in todo:
                     ready.append(j)
                     finish_full_groups()
-        for i in range(0, len(ready), cfg.rois_per_task):
-            submit_finish(ready[i:i + cfg.rois_per_task])
+        if ready:  # fewer than rois_per_task left: the last group
+            submit_finish(ready)
         self.captures.clear()  # the finish tasks hold what they need
         yield from self._results(futs, "synthetic: harmonize + degrade + write")
 
