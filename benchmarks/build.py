@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import platform
 import shutil
@@ -135,13 +134,11 @@ class KernelCeiling:
 
 
 def _cluster(n_workers: int):
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    from sen2naip_xr.pipeline._runner import worker_environ
+    from sen2naip_xr.pipeline import local_cluster
 
-    with worker_environ():  # the workers RunConfig's LocalCluster starts
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, memory_limit="6GiB",
-                               dashboard_address=":0", silence_logs=logging.ERROR)
+    cluster = local_cluster(n_workers, memory_limit="6GiB")  # the workers RunConfig's LocalCluster starts
     return cluster, Client(cluster)
 
 

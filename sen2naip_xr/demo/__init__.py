@@ -145,14 +145,13 @@ def run_dataset_demo(out: str | Path, *, cross_sensor_size: int = 484, synthetic
         shutil.rmtree(store_path)
     run = RunConfig(scheduler=scheduler, n_workers=workers, progress=progress)
     attrs = {"demo_truth": cat.truth.to_dict()}
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from sen2naip_xr.pipeline import local_cluster
 
     cluster = client = None
     if scheduler is None:  # one cluster for both parts
-        import logging
-
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                               silence_logs=logging.ERROR)
+        cluster = local_cluster(workers, memory_limit=run.memory_limit)
         client = Client(cluster)
         if progress:
             print(f"dask dashboard: {client.dashboard_link}", file=sys.stderr)

@@ -138,6 +138,9 @@ class RunConfig(ConfigBase):
     """Threads per LocalCluster worker."""
     memory_limit: str = "4GiB"
     """Memory limit per LocalCluster worker (the nanny restarts a worker above it)."""
+    worker_profile: bool = False
+    """Run Dask's statistical profiler in the LocalCluster workers (the dashboard's Profile page); off by
+    default: it costs each worker about 4% of a core."""
     max_in_flight: int | None = None
     """Tasks submitted at once (default: 2 per worker thread): bounds the driver's and workers' memory."""
     progress: bool = True

@@ -222,7 +222,7 @@ class Stages:
                 self.cpu_workers = others or None
 
     # -- submitting -------------------------------------------------------------------------------
-    def submit(self, fn: Callable, *args: Any, key: str, net: bool = False, priority: int = 0) -> Any:
+    def submit(self, fn: Callable, *args: Any, key: str, net: bool = False, priority: float = 0) -> Any:
         """``priority``: the later stages' tasks run before reads still queued (an ROI goes on through its
         stages while others wait to be read: pixels are held shorter, the network tasks are fed early)."""
         if self.client is None:
@@ -256,15 +256,20 @@ class Stages:
 
     # -- stage 1 ----------------------------------------------------------------------------------
     def _submit_reads(self, jobs: list, *, embed: bool) -> list:
-        """Submit the reads of the jobs not read yet (kept in ``self.captures``); their summaries' futures."""
+        """Submit the reads of the jobs not read yet (kept in ``self.captures``); their summaries' futures.
+
+        The reads run in ``jobs`` order (priorities from 0 down to -1: Dask breaks ties in no fixed order),
+        which is the order the later stages take the ROIs in; a summary runs as soon as its read is done
+        (it is tiny, and the driver waits on it to submit the ROI's next stages).
+        """
         small = []
-        for j in jobs:
+        for pos, j in enumerate(jobs):
             if j.name in self.captures:
                 continue
             key = f"synthetic-read-{j.name}-{j.roi['roi_id']}"
-            cap = self.submit(read_task, j, self.cfg, *self.io, embed, key=key)
+            cap = self.submit(read_task, j, self.cfg, *self.io, embed, key=key, priority=-pos / len(jobs))
             self.captures[j.name] = cap
-            small.append(self.submit(_summary, cap, key=f"{key}-summary"))
+            small.append(self.submit(_summary, cap, key=f"{key}-summary", priority=3))
         return small
 
     def read(self, jobs: list, *, embed: bool) -> Iterator[dict]:
