@@ -19,7 +19,9 @@ tasks run before the reads still queued, so reading, networks and finishing over
   task per batch runs the U-Net (its 10 m inputs; on a CPU one image at a time inside the task, the
   fastest there) and the VAE encoder/decoder (band histograms) of every network variant. With a worker
   that declares a ``GPU`` resource, these tasks ask for ``resources={"GPU": 1}`` and every other task is
-  restricted to the other workers, so the GPU worker does network work only.
+  restricted to the other workers, so the GPU worker does network work only; it is sent the networks'
+  inputs, made by one small task per image beside the pixels. Without one, the network task makes them
+  itself, beside the pixels of its ROI.
 * **finish**: per ROI, the identity and gamma variants, histogram matching to the network outputs, blur,
   downsample, noise, histograms and the write (the synthetic builder's ``_degrade_task``).
 
@@ -138,6 +140,12 @@ def net_task(inputs: list[dict[str, np.ndarray] | None], variants: list[Any]) ->
         for k, i in enumerate(ok):
             out[v.label][i] = res[k]
     return out
+
+
+def net_pixels_task(captures: list[dict], ts: list[int], ats: tuple[str, ...], variants: list[Any]) -> dict[str, list]:
+    """:func:`net_task` on the inputs of image ``ts[i]`` of ``captures[i]``, made in this task (a cluster
+    without GPU workers, where the network task runs beside the pixels anyway)."""
+    return net_task([net_input_task(c, t, ats) for c, t in zip(captures, ts, strict=True)], variants)
 
 
 def _device(device: str) -> str:
@@ -259,8 +267,8 @@ class Stages:
         """Submit the reads of the jobs not read yet (kept in ``self.captures``); their summaries' futures.
 
         The reads run in ``jobs`` order (priorities from 0 down to -1: Dask breaks ties in no fixed order),
-        which is the order the later stages take the ROIs in; a summary runs as soon as its read is done
-        (it is tiny, and the driver waits on it to submit the ROI's next stages).
+        which is the order the later stages take the ROIs in; a summary goes before every task its worker
+        has queued (it is tiny, and the driver waits on it to submit the ROI's next stages).
         """
         small = []
         for pos, j in enumerate(jobs):
@@ -316,14 +324,16 @@ class Stages:
             if not any(j.name in todo for j, _ in b):
                 return  # finished by an earlier run: the batch is only kept for the others' composition
             self._submit_reads([j for j, _ in b], embed=False)  # a resumed run reads what it lacks (no wait)
-            ins = []
-            for j, role in b:
-                t = list(j.rows["role"]).index(role)
-                ins.append(self.submit(net_input_task, self.captures[j.name], t, ats,
-                                       key=f"synthetic-netin-{j.name}-{role}", priority=2))
             first, last = b[0], b[-1]
-            out = self.submit(net_task, ins, variants, key=f"synthetic-net-{first[0].name}-{first[1]}-"
-                                                           f"{last[0].name}-{last[1]}", net=True, priority=2)
+            key = f"synthetic-net-{first[0].name}-{first[1]}-{last[0].name}-{last[1]}"
+            caps = [self.captures[j.name] for j, _ in b]
+            ts = [list(j.rows["role"]).index(role) for j, role in b]
+            if self.gpu is None:  # the network task makes its inputs beside the pixels: no task per image
+                out = self.submit(net_pixels_task, caps, ts, ats, variants, key=key, net=True, priority=2)
+            else:  # the GPU worker gets the small inputs, made where the pixels are
+                ins = [self.submit(net_input_task, c, t, ats, key=f"synthetic-netin-{j.name}-{role}", priority=2)
+                       for c, t, (j, role) in zip(caps, ts, b, strict=True)]
+                out = self.submit(net_task, ins, variants, key=key, net=True, priority=2)
             for i, (j, role) in enumerate(b):
                 net[(j.name, role)] = (out, i)
 
