@@ -378,7 +378,7 @@ def floor_synthetic(cands, cfg, tmp: Path, reader) -> dict:
 
     dcfg = build_config(list(cfg.methods), percentiles=cfg.percentiles, noise=cfg.noise, seed=cfg.seed,
                         device=cfg.device, model=cfg.model)
-    from sen2naip_xr.harmonize.weights import noise_matrix
+    from sen2naip_xr.weights import noise_matrix
 
     table = onp.noise_cdf_table(noise_matrix() if dcfg.model.noise_matrix is None
                                 else np.asarray(dcfg.model.noise_matrix, np.float64))

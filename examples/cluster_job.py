@@ -8,7 +8,7 @@
         https://planetarycomputer.microsoft.com/api/stac/v1 --rois 1000 --out az://datasets/sen2naip.zarr
     # (the store on object storage: workers share no disk; credentials from AZURE_STORAGE_* variables)
 
-    # offline, on a LocalCluster started here whose workers offer GPU=1 (CI)
+    # offline, on a local cluster started here: one plain worker, one that offers GPU=1 (CI)
     python examples/cluster_job.py --out /tmp/job.zarr --small
 
 The synthetic build runs in stages: reads (each capture once), then the networks in their own tasks,
@@ -29,7 +29,7 @@ import sen2naip_xr as s2n
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scheduler", default=None, help="scheduler address; default: a LocalCluster with a GPU worker")
+    ap.add_argument("--scheduler", default=None, help="scheduler address; default: a local cluster with a GPU worker")
     ap.add_argument("--catalog", default="embedded", help="STAC API URL or 'embedded'")
     ap.add_argument("--bbox", default="-117.3,32.7,-116.8,33.2", help="W,S,E,N (STAC API only)")
     ap.add_argument("--datetime", default="2010-01-01/2023-12-31")
@@ -39,13 +39,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--small", action="store_true", help="embedded catalog with 256 px ROIs, no U-Net")
     args = ap.parse_args(argv)
 
-    from distributed import Client, LocalCluster
+    from distributed import Client, Nanny, Scheduler, SpecCluster
 
     if args.scheduler:
         client = Client(args.scheduler)
-    else:  # two workers announcing a GPU each (on a machine without CUDA, torch runs on the CPU)
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, resources={"GPU": 1}, dashboard_address=":0",
-                               silence_logs=logging.ERROR)
+    else:  # one plain worker and one announcing a GPU (on a machine without CUDA, torch runs on the CPU)
+        workers = {"cpu": {"cls": Nanny, "options": {"nthreads": 1}},
+                   "gpu": {"cls": Nanny, "options": {"nthreads": 1, "resources": {"GPU": 1}}}}
+        cluster = SpecCluster(workers=workers, scheduler={"cls": Scheduler, "options": {"dashboard_address": ":0"}},
+                              silence_logs=logging.ERROR)
         client = Client(cluster)
     print(f"dashboard: {client.dashboard_link}; workers: {len(client.scheduler_info()['workers'])}")
 
