@@ -9,6 +9,7 @@ is recomputed elsewhere with the same result (writes are atomic, see :mod:`sen2n
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from importlib.util import find_spec
@@ -40,14 +41,22 @@ def local_cluster(n_workers: int, *, threads_per_worker: int = 1, memory_limit: 
     event-loop watchdog every :data:`TICK_INTERVAL` and, unless ``worker_profile``, without Dask's
     statistical profiler (it walks every thread's stack every 10 ms on the worker's event loop: 0.35-0.45 s
     of CPU per worker in an 11 s synthetic build on 2 workers, taken from the other worker on a machine with
-    no spare core; the dashboard's Profile page needs it)."""
+    no spare core; the dashboard's Profile page needs it).
+
+    A Nanny takes a ``pre-spawn-environ`` variable from this process's environment when it is set there,
+    and sets its own values there when it spawns: after any earlier LocalCluster with Dask's defaults,
+    ``MALLOC_TRIM_THRESHOLD_=65536`` would win. So the environment holds :data:`WORKER_MALLOC` while the
+    cluster starts, and is put back as it was afterwards."""
+    from unittest import mock
+
     import dask
     from distributed import LocalCluster
 
     env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
     with dask.config.set({"distributed.nanny.pre-spawn-environ": {**env, **WORKER_MALLOC},
                           "distributed.worker.profile.enabled": bool(worker_profile),
-                          "distributed.admin.tick.interval": TICK_INTERVAL}):
+                          "distributed.admin.tick.interval": TICK_INTERVAL}), \
+            mock.patch.dict(os.environ, WORKER_MALLOC):
         return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
                             memory_limit=memory_limit, dashboard_address=":0", silence_logs=logging.ERROR)
 
