@@ -340,12 +340,10 @@ class Stages:
         def submit_finish(g: list) -> None:
             self._submit_reads(g, embed=False)
             names = {j.name for j in g}
-            staged = {"captures": {j.name: self.captures[j.name] for j in g},
-                      "net": {k: v for k, v in net.items() if k[0] in names}}
+            staged = {"captures": {j.name: self.captures[j.name] for j in g},  # the group's network outputs move here
+                      "net": {k: net.pop(k) for k in [k for k in net if k[0] in names]}}
             fn, args = finish(g, staged)
             futs.append(self.submit(fn, *args, key=f"synthetic-finish-{g[0].name}-{g[-1].name}", priority=1))
-            for k in [k for k in net if k[0] in names]:
-                del net[k]
             for n in names:  # its tasks hold the pixels now: Dask frees them once the finish is done
                 self.captures.pop(n, None)
 
