@@ -2,8 +2,10 @@
 
 The driver submits at most ``max_in_flight`` tasks at a time and keeps only their small status dicts,
 so memory stays bounded however many ROIs there are: each task reads its ROI, computes, writes it to
-the store itself and returns. Task keys are derived from the ROI, so a task that a dying worker lost
-is recomputed elsewhere with the same result (writes are atomic, see :mod:`sen2naip_xr.store`).
+the store itself and returns. Task keys name the ROI and end with a token of the run: two builds of the
+same ROIs on one shared cluster (into two stores, by two users at once) must not share tasks, since a
+task writes into its own run's store. A task that a dying worker lost is recomputed elsewhere with the
+same result (writes are atomic, see :mod:`sen2naip_xr.store`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from importlib.util import find_spec
 from typing import Any
@@ -67,6 +70,7 @@ class Runner:
     def __init__(self, config: RunConfig | None = None, *, client: Any = None) -> None:
         self.config = config or RunConfig()
         self.client = client
+        self.token = uuid.uuid4().hex[:10]  # ends every task key of this run (see the module's docstring)
         self._own: list[Any] = []
 
     # -------------------------------------------------------------------------------------------
@@ -134,7 +138,8 @@ class Runner:
             pending = as_completed()
             n = 0
             for key, args in jobs:
-                pending.add(self.client.submit(fn, *args, key=key, pure=False, resources=resources, retries=1))
+                pending.add(self.client.submit(fn, *args, key=f"{key}-{self.token}", pure=False, resources=resources,
+                                               retries=1))
                 n += 1
                 if n >= window:
                     fut = next(pending)

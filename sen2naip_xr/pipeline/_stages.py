@@ -33,6 +33,7 @@ the value itself.
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -218,6 +219,7 @@ class Stages:
         self.client, self.cfg = client, cfg
         self.io = (load_cfg, signer, reader)
         self.progress = progress
+        self.token = uuid.uuid4().hex[:10]  # ends every task key: another build on the cluster has its own
         self.captures: dict[str, Any] = {}  # ROI name -> future (or value) of its read
         self.gpu: dict[str, float] | None = None
         self.cpu_workers: list[str] | None = None
@@ -235,7 +237,7 @@ class Stages:
         stages while others wait to be read: pixels are held shorter, the network tasks are fed early)."""
         if self.client is None:
             return fn(*args)
-        kw: dict[str, Any] = {"key": key, "pure": False, "retries": 1, "priority": priority}
+        kw: dict[str, Any] = {"key": f"{key}-{self.token}", "pure": False, "retries": 1, "priority": priority}
         if net:
             kw["resources"] = self.gpu
         elif self.cpu_workers:

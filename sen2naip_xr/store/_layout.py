@@ -150,11 +150,12 @@ class RoiSink:
     in-process run on a ``memory://`` store, the driver's session itself. It also collects the ROIs'
     index entries, which the driver commits with them."""
 
-    def __init__(self, session: Any, url: str, chash: str, *, direct: bool = False) -> None:
+    def __init__(self, session: Any, url: str, chash: str, *, direct: bool = False, writer: str = "") -> None:
         self.session = session
         self.url = url
         self.config_hash = chash
         self.direct = direct
+        self.writer = writer  # the id of the StoreWriter that made it: only that writer merges it
         self.entries: dict[str, dict[str, dict]] = {}
 
     def __getstate__(self) -> dict:
@@ -742,6 +743,7 @@ class StoreWriter:
         self.on_event = on_event
         self.direct = store.location.scheme == "memory"  # icechunk's in-memory storage cannot fork
         self.n_commits = 0
+        self.id = uuid.uuid4().hex  # in each sink: a sink of another run or store is refused, not merged
         self._new_session()
 
     def _new_session(self) -> None:
@@ -754,11 +756,20 @@ class StoreWriter:
     def sink(self) -> RoiSink:
         """A sink for one task (a fork of the current base; for ``memory://``, the session itself)."""
         if self.direct:
-            return RoiSink(self.session, self.store.url, self.config_hash, direct=True)
-        return RoiSink(self._base.fork(), self.store.url, self.config_hash)
+            return RoiSink(self.session, self.store.url, self.config_hash, direct=True, writer=self.id)
+        return RoiSink(self._base.fork(), self.store.url, self.config_hash, writer=self.id)
 
     def collect(self, sink: RoiSink) -> None:
-        """Merge a task's sink; commit when the batch is full."""
+        """Merge a task's sink; commit when the batch is full.
+
+        Only a sink this writer handed out is merged: one of another run (on a shared Dask cluster, a task
+        whose key another build also used) would commit references to chunks written elsewhere.
+        """
+        if getattr(sink, "writer", None) != self.id:
+            raise StoreError(f"a task returned the writes of another run (store {getattr(sink, 'url', '?')!r}) to "
+                             f"this run of {self.store.url!r}; nothing of it was merged. Do builds on a shared "
+                             "cluster use task keys of their own? (sen2naip_xr adds a token per run to its keys); "
+                             "rerun the build: finished ROIs are kept")
         if not sink.direct:
             self.session.merge(sink.session)
         for kind, entries in sink.entries.items():

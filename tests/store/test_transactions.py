@@ -124,6 +124,58 @@ def test_a_memory_store_refuses_a_cluster(cs_cands, signer):
             build_cross_sensor(cs_cands, "memory://on-a-cluster", config=CS, run=SYNC, signer=signer, client=client)
 
 
+def test_two_builds_of_the_same_rois_on_one_cluster_keep_their_own_writes(tmp_path, cs_cands, sy_cands, signer):
+    """Two users build the same ROIs into two stores on one shared cluster at the same time. Their tasks once
+    had the same keys, so Dask gave one build the other's results: each store committed references to chunks
+    written into the other store, and both builds reported success (3 of 4 stores failed verify)."""
+    from distributed import Client
+
+    from sen2naip_xr.pipeline import local_cluster
+
+    out, runs = {}, [("cs", build_cross_sensor, cs_cands, CS),
+                     ("sy", s2n.build_synthetic, sy_cands, s2n.SyntheticConfig(device="cpu", rois_per_task=1))]
+    with local_cluster(1, memory_limit="3GiB") as cluster, Client(cluster) as client:
+        def build(name, fn, cands, cfg):
+            try:
+                out[name] = fn(cands, tmp_path / f"{name}.zarr", config=cfg, run=RunConfig(progress=False),
+                               signer=signer, client=client)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                out[name] = exc
+
+        for kind, fn, cands, cfg in runs:
+            threads = [threading.Thread(target=build, args=(f"{kind}{i}", fn, cands, cfg)) for i in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    for kind, *_ in runs:
+        stores = [DatasetStore(tmp_path / f"{kind}{i}.zarr") for i in range(2)]
+        assert all(isinstance(out[f"{kind}{i}"], s2n.BuildResult) and out[f"{kind}{i}"].written for i in range(2)), out
+        for st in stores:
+            assert st.verify().empty, (kind, st.verify())
+        assert stores[0].digest() == stores[1].digest()
+
+
+def test_a_writer_refuses_the_writes_of_another_run(tmp_path):
+    from tests.conftest import small_roi_groups
+
+    a, b = DatasetStore(tmp_path / "a.zarr"), DatasetStore(tmp_path / "b.zarr")
+    for st in (a, b):
+        st.init({})
+    wa, wb = a.writer("cross-sensor", config={}), b.writer("cross-sensor", config={})
+    theirs = wb.sink()
+    theirs.write_roi("cross-sensor", "ROI_00001", small_roi_groups(), {"roi_id": "r1"})
+    with pytest.raises(s2n.StoreError, match="another run.*b.zarr.*nothing of it was merged"):
+        wa.collect(theirs)
+    with pytest.raises(s2n.StoreError, match="another run"):  # a second writer of the same store: still refused
+        a.writer("cross-sensor", config={}).collect(wa.sink())
+    wa.finish(1, "nothing")
+    assert a.rois("cross-sensor") == [] and a.verify().empty
+    wb.collect(theirs)  # its own writer takes it
+    wb.finish(1, "one")
+    assert b.rois("cross-sensor") == ["ROI_00001"] and b.verify().empty
+
+
 @pytest.mark.slow
 def test_a_worker_that_cannot_see_the_local_store_is_a_clear_error_and_az_works(tmp_path, cs_cands, signer, azurite):
     """A scheduler and a worker whose view of the store's parent folder is private (unshare --mount + tmpfs)."""
