@@ -84,7 +84,8 @@ class SyntheticConfig(ConfigBase):
     clip_weights: str | None = None
     """Path of the open-clip checkpoint (nothing is downloaded)."""
     rois_per_task: int = 4
-    """ROIs per finish task (matching, blur, noise, histograms, write); the networks have their own tasks."""
+    """ROIs per finish task (matching, blur, noise, histograms, write); the networks have their own tasks.
+    Without a GPU worker, with the U-Net on CPU and ``keep_fraction=1``: ROIs per task that runs every stage."""
     net_batch_size: int | None = None
     """Images per network task (U-Net and VAE, batched across ROIs, on a ``GPU`` worker when there is
     one); ``None``: from the GPU's memory (1-64), 2 on CPU (where the U-Net runs one image at a time

@@ -12,6 +12,9 @@ Three stages (:mod:`sen2naip_xr.pipeline._stages`):
 3. one task per ``rois_per_task`` ROIs runs the other harmonizers and the CPU end of the networks
    (histogram matching), and per image blurs, downsamples and adds noise whose stream derives from (seed,
    ROI id, role, harmonizer) only, so results depend on neither the batch nor the worker; then writes.
+
+Without a GPU worker, with the U-Net on CPU and ``keep_fraction=1`` (no filter to wait for), one task per
+``rois_per_task`` ROIs runs all three, ROI after ROI, with the same functions (:func:`_roi_task`).
 """
 
 from __future__ import annotations
@@ -43,7 +46,16 @@ from sen2naip_xr.pipeline._common import (
 from sen2naip_xr.pipeline._config import RunConfig, SyntheticConfig
 from sen2naip_xr.pipeline._diversity import select_diverse
 from sen2naip_xr.pipeline._runner import Runner
-from sen2naip_xr.pipeline._stages import Stages, staged_levels8, staged_network, staged_pixels
+from sen2naip_xr.pipeline._stages import (
+    Stages,
+    network_variants,
+    read_summary,
+    read_task,
+    roi_networks,
+    staged_levels8,
+    staged_network,
+    staged_pixels,
+)
 from sen2naip_xr.store import (
     DatasetStore,
     RoiSink,
@@ -122,6 +134,30 @@ def one_torch_thread(active: bool):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def stream_keep(summary: dict) -> tuple[list[str], list[str]]:
+    """What ``keep_fraction=1`` keeps of an ROI, from its read's summary: every usable image (its roles,
+    sorted), and the notes on the images it dropped (blank, unreadable)."""
+    return sorted(summary["roles"]), [r for _, r in summary["reasons"]]
+
+
+def _roi_task(jobs: list[Job], todo: set[str], sink: RoiSink, cfg: SyntheticConfig, prov: dict, load_cfg: Any,
+              signer: Any, reader: Any) -> dict:
+    """Every stage of a group of ROIs in one task, one ROI after the other (``keep_fraction=1``, no GPU
+    worker, the networks on a CPU: :meth:`Stages.whole_rois`): read, blank check and embedding (the
+    summaries, for the driver), then for the ROIs in ``todo`` the networks on the ROI's kept images and
+    :func:`_degrade_batch`, writing into ``sink``. The staged build's functions in one place: the same bytes."""
+    variants = network_variants(cfg)
+    out: dict[str, Any] = {"summaries": [], "statuses": [], "sink": sink}
+    for job in jobs:
+        capture = read_task(job, cfg, load_cfg, signer, reader, True)
+        out["summaries"].append(read_summary(capture))
+        keep, notes = stream_keep(capture)
+        if keep and job.name in todo:
+            staged = {"captures": {job.name: capture}, "net": roi_networks(capture, job, keep, variants)}
+            out["statuses"] += _degrade_batch([job], {job.name: keep}, {job.name: notes}, sink, {}, cfg, prov, staged)
+    return out
 
 
 def _degrade_task(jobs: list[Job], keep: dict[str, list[str]], notes: dict[str, list[str]], sink: RoiSink,
@@ -300,8 +336,7 @@ def build_synthetic(
             emb[res["name"]] = res["roles"]
             reasons[res["name"]] = res["reasons"]
             if stream:
-                keep[res["name"]] = sorted(res["roles"])
-                notes[res["name"]] = [r for _, r in res["reasons"]]
+                keep[res["name"]], notes[res["name"]] = stream_keep(res)
             return res["name"]
 
         def after_reads(done: set[str]) -> dict:  # ROIs with no usable image are final failures
@@ -317,6 +352,24 @@ def build_synthetic(
             _save_embeddings(writer, names, emb_name, emb, dropped)
             return dropped
 
+        if stream and stages.whole_rois():  # one task per group of ROIs runs every stage
+            done = set(store.index(KIND))
+            result.skipped = [j.name for j in jobs if j.name in done and j.name not in result.failed]
+            todo = {j.name for j in jobs if j.name not in done}
+            groups = [jobs[i: i + cfg.rois_per_task] for i in range(0, len(jobs), cfg.rois_per_task)]
+            tasks = ((f"synthetic-roi-{g[0].name}-{g[-1].name}", (g, todo & {j.name for j in g}, writer.sink(), cfg,
+                                                                   prov, load, signer, reader)) for g in groups)
+
+            def finished() -> Iterator[dict]:
+                for res in runner.run(_roi_task, tasks, desc="synthetic", total=len(groups)):
+                    for summary in res.pop("summaries"):
+                        arrived(summary)
+                    yield res
+                after_reads(done)
+
+            for _ in collect(writer, finished(), result):
+                pass
+            return finish_run(writer, result, len(candidates.rois), tag=tag, t0=t0)
         if stream:
             index = store.index(KIND)
 

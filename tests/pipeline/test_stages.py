@@ -35,9 +35,10 @@ class CountingReader:
         return pix
 
 
-def test_each_capture_is_read_once(tmp_path, sy_cands, signer):
+@pytest.mark.parametrize("keep_fraction", [1.0, 0.9999])  # each ROI in one task; reads kept past the filter
+def test_each_capture_is_read_once(tmp_path, sy_cands, signer, keep_fraction):
     reader = CountingReader()
-    cfg = SyntheticConfig(methods=NETS, device="cpu", net_batch_size=2)
+    cfg = SyntheticConfig(methods=NETS, device="cpu", net_batch_size=2, keep_fraction=keep_fraction)
     res = build_synthetic(sy_cands, tmp_path / "s.zarr", config=cfg, run=RunConfig(scheduler="sync", progress=False),
                           signer=signer, reader=reader)
     assert res.written
@@ -175,26 +176,51 @@ def test_streamed_build_writes_what_the_filtered_build_writes(tmp_path, sy_cands
     assert {n: e["status"] for n, e in ia.items()} == {n: e["status"] for n, e in ib.items()}
 
 
-def test_cpu_cluster_reads_in_roi_order_same_bytes(tmp_path, sy_cands, signer):
-    """Dask breaks equal priorities in no fixed order; the streamed stages take the ROIs in plan order, so
-    the reads run in that order. Without a GPU worker the network tasks make their inputs themselves (no
-    per-image task), with the bytes of an in-process run."""
+def _started_keys_same_bytes(cluster, cfg, tmp_path, sy_cands, signer) -> list[str]:
+    """Build on ``cluster`` and in process: the bytes must match; the keys of the cluster's tasks in the order
+    they started."""
     from distributed import Client, get_task_stream
 
-    from sen2naip_xr.pipeline import local_cluster
-    from sen2naip_xr.pipeline.synthetic import plan_synthetic
-
-    cfg = SyntheticConfig(methods=("identity", "unet"), device="cpu", rois_per_task=1)
-    with local_cluster(1, memory_limit="3GiB") as cluster, Client(cluster) as client:
-        with get_task_stream(client) as ts:
-            res = build_synthetic(sy_cands, tmp_path / "s.zarr", config=cfg, run=RunConfig(progress=False),
-                                  signer=signer, client=client)
+    with Client(cluster) as client, get_task_stream(client) as ts:
+        res = build_synthetic(sy_cands, tmp_path / "s.zarr", config=cfg, run=RunConfig(progress=False),
+                              signer=signer, client=client)
     assert res.written
     build_synthetic(sy_cands, tmp_path / "sync.zarr", config=cfg, run=RunConfig(scheduler="sync", progress=False),
                     signer=signer)
     assert DatasetStore(tmp_path / "s.zarr").digest() == DatasetStore(tmp_path / "sync.zarr").digest()
-    started = [str(t["key"]) for t in sorted(ts.data, key=lambda t: t["startstops"][0]["start"])]
-    assert not [k for k in started if k.startswith("synthetic-netin-")]
+    return [str(t["key"]) for t in sorted(ts.data, key=lambda t: t["startstops"][0]["start"])]
+
+
+def test_cpu_cluster_runs_each_roi_in_one_task_in_order_same_bytes(tmp_path, sy_cands, signer):
+    """Without a GPU worker, with the U-Net on CPU and keep_fraction=1, each group of ``rois_per_task`` ROIs
+    goes through every stage in one task (no read, network or finish tasks), the groups in plan order,
+    with the bytes of an in-process run."""
+    from sen2naip_xr.pipeline import local_cluster
+    from sen2naip_xr.pipeline.synthetic import plan_synthetic
+
+    cfg = SyntheticConfig(methods=("identity", "unet", "vae"), device="cpu", rois_per_task=2)
+    with local_cluster(1, memory_limit="3GiB") as cluster:
+        started = _started_keys_same_bytes(cluster, cfg, tmp_path, sy_cands, signer)
+    started = [k for k in started if not k.startswith("synthetic-net-device-")]
+    names = [j.name for j in plan_synthetic(sy_cands)[0]]
+    assert len(names) == 3
+    want = [f"synthetic-roi-{names[0]}-{names[1]}-", f"synthetic-roi-{names[2]}-{names[2]}-"]
+    assert len(started) == 2 and all(k.startswith(w) for k, w in zip(started, want, strict=True)), started
+
+
+def test_staged_reads_run_in_roi_order_same_bytes(tmp_path, sy_cands, signer):
+    """Dask breaks equal priorities in no fixed order; the streamed stages take the ROIs in plan order, so
+    the reads run in that order (one worker, which declares a GPU: the staged build), with the bytes of an
+    in-process run (which runs each ROI in one task)."""
+    from distributed import LocalCluster
+
+    from sen2naip_xr.pipeline.synthetic import plan_synthetic
+
+    cfg = SyntheticConfig(methods=("identity", "unet"), device="cpu", rois_per_task=1)
+    with LocalCluster(n_workers=1, threads_per_worker=1, resources={"GPU": 1}, memory_limit="3GiB",
+                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
+        started = _started_keys_same_bytes(cluster, cfg, tmp_path, sy_cands, signer)
+    assert [k for k in started if k.startswith("synthetic-netin-")]  # the GPU worker is sent inputs
     reads = [k for k in started if k.startswith("synthetic-read-") and "-summary-" not in k]
     names = [j.name for j in plan_synthetic(sy_cands)[0]]
     assert len(names) > 2
