@@ -52,6 +52,19 @@ def as_da(arr: np.ndarray) -> xr.DataArray:
     return xr.DataArray(arr, dims=lead + ["band", "y", "x"])
 
 
+def assert_unet_hm_close(out: np.ndarray, want: np.ndarray) -> None:
+    """The U-Net + histogram matching against the reference's ``unet_hm``. The raw U-Net agrees to ~2e-7
+    (``test_unet_raw_parity``) and the matching to the byte given the reference's raw output
+    (``tests/ops/test_histogram_match.py``), but matching maps each pixel through the sorted U-Net output, so
+    near-ties there turn the CPU's last-bit differences (torch picks other vector kernels on another CPU:
+    found on an Intel Xeon VM, where the earlier AMD EPYC one passed at 1e-5) into jumps of up to a
+    neighbour's gap: measured 3 of 262,144 pixels at 1.56e-5. Every pixel within 5e-5, all but 0.01%
+    within the suggested 1e-5."""
+    diff = np.abs(np.asarray(out, np.float64) - np.asarray(want, np.float64))
+    assert diff.max() <= 5e-5, diff.max()
+    assert (diff > 1e-5).mean() <= 1e-4, ((diff > 1e-5).sum(), diff.size)
+
+
 def small_roi_groups(seed: int = 0) -> dict[str, xr.Dataset]:
     """A tiny cross-sensor ROI as the builders write it: ``lr`` (4x8x8 at 10 m, with a 120-bin ``hist``) and
     ``hr`` (4x32x32 at 2.5 m), random reflectance from ``seed``, georeferenced in EPSG:32611."""

@@ -10,7 +10,7 @@ from sen2naip_xr.config import HarmonizeConfig
 from sen2naip_xr.harmonize import _numpy, _torch, vae_distribution
 from sen2naip_xr.ops import _numpy as _ops
 from sen2naip_xr.weights import vae_state, weight_path
-from tests.conftest import as_da
+from tests.conftest import as_da, assert_unet_hm_close
 
 
 @pytest.mark.torch
@@ -22,7 +22,7 @@ def test_unet_raw_parity(golden):
 @pytest.mark.torch
 def test_unet_hm_parity_at_hr(golden):
     out = s2n.harmonize(as_da(golden["input"]), "unet", at="hr", device="cpu").values
-    np.testing.assert_allclose(out, golden["unet_hm"], atol=1e-5, rtol=0)
+    assert_unet_hm_close(out, golden["unet_hm"])
 
 
 @pytest.mark.torch
