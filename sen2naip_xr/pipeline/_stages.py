@@ -37,7 +37,6 @@ instead (``synthetic._roi_task``: :func:`read_task`, :func:`roi_networks`, the f
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -238,12 +237,12 @@ def roi_batches(jobs: Iterable, keep: dict[str, list[str]], size: int) -> Iterat
 class Stages:
     """Submits the stage tasks to a ``distributed`` client, or runs them in process (``client=None``)."""
 
-    def __init__(self, client: Any, cfg: Any, load_cfg: Any, signer: Any, reader: Any, *,
+    def __init__(self, client: Any, cfg: Any, load_cfg: Any, signer: Any, reader: Any, *, token: str,
                  progress: bool = False) -> None:
         self.client, self.cfg = client, cfg
         self.io = (load_cfg, signer, reader)
         self.progress = progress
-        self.token = uuid.uuid4().hex[:10]  # ends every task key: another build on the cluster has its own
+        self.token = token  # the run's (Runner.token): ends every task key, so another build has its own
         self.captures: dict[str, Any] = {}  # ROI name -> future (or value) of its read
         self.gpu: dict[str, float] | None = None
         self.cpu_workers: list[str] | None = None

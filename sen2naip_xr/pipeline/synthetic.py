@@ -323,7 +323,7 @@ def build_synthetic(
         writer = start_run(store, KIND, names=ids, config=cfg.to_dict(), run=rcfg, runner=runner,
                            root_attrs=root_attrs, on_event=on_event, result=result, tag=tag)
         result.failed += record_early(writer, KIND, early, store.done(KIND))
-        stages = Stages(runner.client, cfg, load, signer, reader, progress=rcfg.progress)
+        stages = Stages(runner.client, cfg, load, signer, reader, token=runner.token, progress=rcfg.progress)
         cached = _embeddings(store, names, emb_name)
         # keep_fraction 1 keeps every usable image: no filter to wait for, each ROI goes on once it is read
         stream = cached is None and cfg.keep_fraction >= 1
