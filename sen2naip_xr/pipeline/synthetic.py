@@ -352,10 +352,13 @@ def build_synthetic(
             _save_embeddings(writer, names, emb_name, emb, dropped)
             return dropped
 
+        def left_to_do(done: set[str]) -> set[str]:  # the ROIs an earlier run finished are skipped
+            result.skipped = [j.name for j in jobs if j.name in done and j.name not in result.failed]
+            return {j.name for j in jobs if j.name not in done}
+
         if stream and stages.whole_rois():  # one task per group of ROIs runs every stage
             done = set(store.index(KIND))
-            result.skipped = [j.name for j in jobs if j.name in done and j.name not in result.failed]
-            todo = {j.name for j in jobs if j.name not in done}
+            todo = left_to_do(done)
             groups = [jobs[i: i + cfg.rois_per_task] for i in range(0, len(jobs), cfg.rois_per_task)]
             tasks = ((f"synthetic-roi-{g[0].name}-{g[-1].name}", (g, todo & {j.name for j in g}, writer.sink(), cfg,
                                                                    prov, load, signer, reader)) for g in groups)
@@ -404,10 +407,8 @@ def build_synthetic(
             writer.collect(sink)
             writer.commit()
             index = store.index(KIND)
-        done = set(index)
-        result.skipped = [j.name for j in jobs if j.name in done and j.name not in result.failed]
         # network batches over every ROI with kept images (not only those left to do): the same in every run
-        todo = {j.name for j in jobs if j.name not in done}
+        todo = left_to_do(set(index))
 
         def finish(group: list[Job], staged: dict) -> tuple:  # the finish task: round 2 fed the staged inputs
             return _degrade_task, (group, {j.name: keep[j.name] for j in group}, {j.name: notes[j.name] for j in group},
