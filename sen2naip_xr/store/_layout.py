@@ -51,6 +51,8 @@ _FAILURES = "_failures"
 _INDEX = "_index"
 _AUX = ("_failures", "_index", "_embeddings")
 _BRANCH = "main"
+#: How long a builder whose repository create failed waits for a concurrent builder's create to finish.
+CREATE_RACE_S = 10.0
 #: The process that started icechunk's runtime (its threads do not survive ``fork``: a forked child that
 #: uses it would hang, so it gets a clear error instead).
 _RUNTIME_PID: list[int] = []
@@ -473,9 +475,11 @@ class DatasetStore:
         if not self.exists():
             try:
                 icechunk.Repository.create(self.location.icechunk_storage())
-            except icechunk.IcechunkError:
-                if not self.exists():  # not a race with another builder: a real failure
-                    raise
+            except icechunk.IcechunkError as exc:
+                if not self._created_meanwhile():  # not a race with another builder: a real failure
+                    raise StoreError(f"store {self.url!r} cannot be created ({redact(exc)[:300]}): its location holds "
+                                     "objects but no repository. Pass an empty folder or prefix; if another build "
+                                     "was creating it at the same time and failed, rerun") from exc
             except Exception as exc:  # noqa: BLE001
                 if not self.exists():
                     raise StoreError(f"store {self.url!r} cannot be created ({redact(exc)[:300]}); check the location "
@@ -514,6 +518,17 @@ class DatasetStore:
                 except icechunk.ConflictError:
                     continue  # another builder committed meanwhile: look again (and check demo_truth again)
         self.refresh()
+
+    def _created_meanwhile(self) -> bool:
+        """After a failed create: whether another builder's create of this repository completes within
+        :data:`CREATE_RACE_S` seconds (its first objects are written before the repository exists, so the
+        loser of the race sees a prefix that is "not clean" and, for a moment, no repository)."""
+        deadline = time.monotonic() + CREATE_RACE_S
+        while not self.exists():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:

@@ -56,6 +56,37 @@ def test_concurrent_builders_end_consistent_or_refused(out_url, tmp_path):
     assert info["written"] + info["failed"] == 4
 
 
+def test_the_loser_of_a_create_race_waits_for_the_winners_repository(tmp_path, monkeypatch):
+    """Two builders create one store: the loser's create fails on a prefix the winner has begun to write
+    ("repositories can only be created in clean prefixes", seen on az://) while the repository does not
+    exist yet. It waits for the winner's repository and goes on; a prefix that never becomes one is a
+    clear StoreError."""
+    import icechunk
+
+    from sen2naip_xr.store import _layout
+
+    real = icechunk.Repository.create
+    url = str(tmp_path / "race.zarr")
+
+    def loser(storage, *a, **kw):  # the winner finishes its create 0.3 s after the loser's has failed
+        threading.Timer(0.3, real, args=(storage, *a), kwargs=kw).start()
+        raise icechunk.IcechunkError("repositories can only be created in clean prefixes")
+
+    monkeypatch.setattr(icechunk.Repository, "create", loser)
+    st = DatasetStore(url)
+    st.init({"title": "t"})
+    assert st.exists() and st.attrs()["title"] == "t"
+
+    def never(storage, *a, **kw):
+        raise icechunk.IcechunkError("repositories can only be created in clean prefixes")
+
+    monkeypatch.setattr(icechunk.Repository, "create", never)
+    monkeypatch.setattr(_layout, "CREATE_RACE_S", 0.3)
+    with pytest.raises(s2n.StoreError, match="cannot be created .*clean prefixes.*holds objects but no repository.*"
+                                             "empty folder or prefix.*rerun"):
+        DatasetStore(tmp_path / "other.zarr").init({})
+
+
 def test_rerun_with_other_rois_seed_or_config_is_refused_with_the_difference(tmp_path, cs_cands, signer):
     out = tmp_path / "s.zarr"
     build_cross_sensor(cs_cands, out, config=CS, run=SYNC, signer=signer)
